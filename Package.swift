@@ -1,0 +1,45 @@
+// swift-tools-version: 6.0
+// Keel: a Hyper-V-style virtualization stack on Linux KVM. Layering: see docs/architecture in
+// the README. Raw pointers live only in CKVM, KeelSystem and KeelKVM (checked by
+// scripts/check-layering).
+import PackageDescription
+
+let package = Package(
+    name: "Keel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "keel", targets: ["keel"]),
+        .executable(name: "keel-worker", targets: ["keel-worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Layer 1: linux/kvm.h request numbers, tiny ioctl wrappers, the kick signal handler.
+        .target(name: "CKVM"),
+        // Layer 2: OS wrappers (file descriptors, eventfd, mmap, guest RAM). May hold raw pointers.
+        .target(name: "KeelSystem", dependencies: ["CKVM"]),
+        // Layer 2: KVM system, VM and vCPU objects. May hold raw pointers.
+        .target(name: "KeelKVM", dependencies: ["CKVM", "KeelSystem"]),
+        // Layer 4: pure builders (boot protocol, e820, ACPI, page tables, CPUID). No I/O.
+        .target(name: "KeelPlatform"),
+        // Layer 5: emulated chipset devices and the I/O buses. Never imports KVM.
+        .target(name: "KeelDevices", dependencies: ["KeelSystem"]),
+        // Layer 6: assembles a partition from a configuration and runs it.
+        .target(name: "KeelVM", dependencies: ["KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices"]),
+        // Layer 7: binaries.
+        .executableTarget(name: "keel-worker", dependencies: [
+            "KeelVM", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "keel", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Test support: boots real guests under a chosen VMM and parses the guest agent's report.
+        .target(name: "KeelTestSupport"),
+        .testTarget(name: "KeelPlatformTests", dependencies: ["KeelPlatform"]),
+        .testTarget(name: "KeelDevicesTests", dependencies: ["KeelDevices"]),
+        .testTarget(name: "KeelKVMTests", dependencies: ["KeelKVM", "KeelSystem", "KeelVM", "KeelPlatform", "KeelDevices"]),
+        .testTarget(name: "KeelIntegrationTests", dependencies: ["KeelTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
