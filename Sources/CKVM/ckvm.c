@@ -1,1 +1,33 @@
+#define _GNU_SOURCE
 #include "ckvm.h"
+#include <signal.h>
+#include <string.h>
+#include <pthread.h>
+
+static _Thread_local struct kvm_run *ckvm_thread_run;
+
+int ckvm_kick_signal(void) { return SIGRTMIN + 1; }
+
+static void ckvm_kick_handler(int sig) {
+    (void)sig;
+    struct kvm_run *run = ckvm_thread_run;
+    if (run) run->immediate_exit = 1;
+}
+
+int ckvm_install_kick_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ckvm_kick_handler;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(ckvm_kick_signal(), &sa, NULL);
+}
+
+int ckvm_vcpu_thread_prepare(struct kvm_run *run) {
+    ckvm_thread_run = run;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, ckvm_kick_signal());
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int ckvm_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }

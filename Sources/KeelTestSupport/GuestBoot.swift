@@ -1,0 +1,127 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The virtual machine monitor a test boots its guest under.
+public enum VMM: Sendable, CustomStringConvertible {
+    /// QEMU with KVM (`qemu-system-x86_64 -accel kvm`); `machine` is `microvm` or `pc`.
+    case qemu(machine: String)
+    /// Keel's `keel run`, from this package's build directory.
+    case keel
+
+    public var description: String {
+        switch self {
+        case .qemu(let machine): "qemu(\(machine))"
+        case .keel: "keel"
+        }
+    }
+}
+
+/// Everything needed to boot one guest: the artifacts, the guest's shape and the agent options.
+public struct GuestBoot: Sendable {
+    public var kernel: String
+    public var initrd: String
+    public var disks: [String] = []
+    /// Kernel command line; `console=ttyS0` is always prepended.
+    public var commandLine: String = ""
+    public var memoryMiB: Int = 512
+    public var cpus: Int = 1
+    /// Shell script the agent runs after its report (`keel.script=`).
+    public var script: String?
+
+    public init(image: GuestImage) {
+        kernel = image.kernel
+        initrd = image.initrd
+    }
+
+    var fullCommandLine: String {
+        var parts = ["console=ttyS0", "panic=-1"]
+        if !commandLine.isEmpty { parts.append(commandLine) }
+        if let script { parts.append("keel.script=" + Data(script.utf8).base64EncodedString()) }
+        return parts.joined(separator: " ")
+    }
+
+    /// The command line that starts this guest under `vmm`.
+    public func arguments(for vmm: VMM) -> [String] {
+        switch vmm {
+        case .qemu(let machine):
+            var args = ["qemu-system-x86_64", "-accel", "kvm", "-M", machine,
+                        "-cpu", "host,arch-capabilities=off", "-m", "\(memoryMiB)", "-smp", "\(cpus)",
+                        "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
+                        "-kernel", kernel, "-initrd", initrd, "-append", fullCommandLine]
+            for (i, disk) in disks.enumerated() {
+                args += ["-drive", "file=\(disk),format=raw,if=virtio,index=\(i)"]
+            }
+            return args
+        case .keel:
+            var args = [TestEnvironment.path(".build/release/keel"), "run", "--kernel", kernel, "--initrd", initrd,
+                        "--cmdline", fullCommandLine, "--memory", "\(memoryMiB)", "--cpus", "\(cpus)"]
+            for disk in disks { args += ["--disk", disk] }
+            return args
+        }
+    }
+}
+
+/// Raised when the VMM cannot be started at all.
+public struct GuestBootError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Boots `boot` under `vmm`, collects the console until the VMM exits, and returns the parsed
+/// report. The VMM is killed (by PID, SIGKILL) when `timeout` passes; it never outlives the call.
+public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .seconds(240),
+                      stdin: String? = nil) async throws -> GuestReport {
+    let args = boot.arguments(for: vmm)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : "/usr/bin/env")
+    process.arguments = args[0].hasPrefix("/") ? Array(args.dropFirst()) : args
+    let output = Pipe()
+    let input = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    process.standardInput = input
+    let started = Date()
+    do { try process.run() } catch {
+        throw GuestBootError(description: "cannot start \(vmm): \(error)")
+    }
+    let pid = process.processIdentifier
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+
+    let deadline = ContinuousClock.now + timeout
+    let watchdog = Task.detached {
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(200))
+            if Task.isCancelled { return false }
+        }
+        kill(pid, SIGKILL)
+        return true
+    }
+    defer {
+        watchdog.cancel()
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
+
+    var report = GuestReport()
+    var pending = Data()
+    let reader = output.fileHandleForReading
+    while true {
+        let chunk = reader.availableData
+        if chunk.isEmpty { break }
+        pending.append(chunk)
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+            pending.removeSubrange(pending.startIndex...newline)
+            if report.consume(line: line), report.secondsToReady == nil, line.contains(GuestReport.prefix + "ready") {
+                report.secondsToReady = Date().timeIntervalSince(started)
+            }
+        }
+    }
+    if !pending.isEmpty { report.consume(line: String(decoding: pending, as: UTF8.self)) }
+    process.waitUntilExit()
+    watchdog.cancel()
+    report.timedOut = await watchdog.value
+    report.exitStatus = report.timedOut ? nil : process.terminationStatus
+    try? input.fileHandleForWriting.close()
+    return report
+}
