@@ -26,13 +26,13 @@ let package = Package(
         // Layer 5: emulated chipset devices and the I/O buses. Never imports KVM.
         .target(name: "KeelDevices", dependencies: ["KeelSystem"]),
         // Layer 6: assembles a partition from a configuration and runs it.
-        .target(name: "KeelVM", dependencies: ["KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices"]),
+        .target(name: "KeelVM", dependencies: ["CKVM", "KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices"]),
         // Layer 7: binaries.
         .executableTarget(name: "keel-worker", dependencies: [
-            "KeelVM", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "KeelVM", "KeelSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "keel", dependencies: [
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "KeelSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test support: boots real guests under a chosen VMM and parses the guest agent's report.
         .target(name: "KeelTestSupport"),

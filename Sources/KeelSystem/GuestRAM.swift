@@ -1,4 +1,3 @@
-import CKVM
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,0 +1,113 @@
+import KeelDevices
+import KeelKVM
+import KeelPlatform
+import KeelSystem
+import Synchronization
+
+/// A child partition: one KVM VM with its RAM, chipset devices, firmware tables and virtual
+/// processors, built from a `VMConfiguration` (the VID's job in Hyper-V terms). `start` launches
+/// one thread per virtual processor; `waitUntilStopped` returns why the partition stopped.
+public final class Partition: Sendable {
+    public let configuration: VMConfiguration
+    let vm: KVMVirtualMachine
+    let ram: GuestRAM
+    let processors: [VirtualProcessor]
+    let control: RunControl
+    let chipset: Chipset
+
+    /// - Parameters:
+    ///   - consoleOutput: receives the bytes the guest writes to COM1.
+    ///   - log: receives Keel's own log lines (rate-limited where the guest can trigger them).
+    public init(configuration: VMConfiguration,
+                consoleOutput: @escaping @Sendable (UInt8) -> Void,
+                log: @escaping @Sendable (String) -> Void) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        let layout = try GuestMemoryLayout(ramSize: configuration.memoryBytes)
+
+        let kvm = try KVMSystem()
+        vm = try kvm.createVirtualMachine()
+        try vm.setSystemPages()
+        try vm.createInterruptControllers()
+        ram = try GuestRAM(ranges: layout.ramRegions.map { ($0.guestPhysicalAddress, $0.size) })
+        for (slot, region) in ram.regions.enumerated() {
+            try vm.mapMemory(slot: UInt32(slot), region: region)
+        }
+        // Synthetic (Hyper-V) MSRs and MSRs KVM does not know come to user space.
+        try vm.enableUserSpaceMSRExits()
+        try vm.filterMSRsToUserSpace([0x4000_0000...0x4000_01FF])
+
+        let processorsBox = ProcessorList()
+        let control = try RunControl(kickAll: { processorsBox.kickAll() })
+        self.control = control
+        chipset = try Chipset(vm: vm, consoleOutput: consoleOutput, log: log,
+                              systemEvent: { event in
+                                  control.requestStop(event == .powerOff ? .powerOff : .reset)
+                              },
+                              panic: { _ in control.requestStop(.guestPanic) })
+
+        let entry = try BootLoader.load(configuration: configuration, layout: layout, ram: ram,
+                                        extraDSDT: chipset.dsdtDevices)
+
+        let unclaimedLog = RateLimitedLog(sink: log)
+        let dispatcher = ExitDispatcher(bus: chipset.bus, msrs: nil) { access in
+            _ = unclaimedLog.log(describe(access))
+        }
+        let hostCPUID = try kvm.supportedCPUID().map {
+            CpuidEntry(function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx)
+        }
+        // Until the Hyper-V interface exists, the guest sees KVM's paravirtual leaves (kvm-clock),
+        // as under QEMU; Keel decides which hypervisor leaves exist.
+        let hypervisorLeaves = hostCPUID.filter { (0x4000_0000...0x4000_00FF).contains($0.function) }
+        var processors: [VirtualProcessor] = []
+        for index in 0..<configuration.cpus {
+            let vcpu = try vm.createVirtualCPU(id: UInt32(index))
+            try ProcessorSetup.configure(vcpu, index: index, count: configuration.cpus, hostCPUID: hostCPUID,
+                                         hypervisorLeaves: hypervisorLeaves)
+            if index == 0 { try ProcessorSetup.enterLongMode(vcpu, entry: entry) }
+            processors.append(VirtualProcessor(vcpu: vcpu, dispatcher: dispatcher, control: control))
+        }
+        self.processors = processors
+        processorsBox.set(processors)
+    }
+
+    /// Starts every virtual processor's thread.
+    public func start() throws(SystemError) {
+        for p in processors { try p.start() }
+    }
+
+    /// Blocks until the partition stops, joins the vCPU threads and returns the first reason.
+    public func waitUntilStopped() -> StopReason {
+        while control.stopReason == nil { _ = control.stopped.wait() }
+        for p in processors { p.join() }
+        return control.stopReason ?? .stopRequested
+    }
+
+    /// Asks the partition to stop (from a signal handler thread or the API).
+    public func requestStop(_ reason: StopReason = .stopRequested) { control.requestStop(reason) }
+    public func pause() { control.pause() }
+    public func resume() { control.resume() }
+
+    /// Queues console input for the guest's COM1; returns how many bytes were accepted.
+    public func sendConsoleInput(_ bytes: some Collection<UInt8>) -> Int { chipset.serial.enqueueInput(bytes) }
+    public var consoleHasRoom: Bool { chipset.serial.hasRoom }
+}
+
+/// The vCPU list, filled in after the run control that needs to kick them exists.
+private final class ProcessorList: Sendable {
+    private let list = Mutex<[VirtualProcessor]>([])
+    func set(_ processors: [VirtualProcessor]) { list.withLock { $0 = processors } }
+    func kickAll() { for p in list.withLock({ $0 }) { p.kick() } }
+}
+
+private func describe(_ a: UnclaimedAccess) -> String {
+    let what: String
+    switch a.kind {
+    case .port: what = "port 0x" + String(a.address, radix: 16)
+    case .mmio: what = "MMIO 0x" + String(a.address, radix: 16)
+    case .msr: what = "MSR 0x" + String(a.address, radix: 16)
+    }
+    return a.isWrite
+        ? "unclaimed \(what) write of 0x\(String(a.value, radix: 16)) (\(a.size) bytes)"
+        : "unclaimed \(what) read (\(a.size) bytes)"
+}

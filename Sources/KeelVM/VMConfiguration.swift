@@ -1,0 +1,66 @@
+import Foundation
+import KeelPlatform
+
+/// What a user asks for when starting a VM. Validated before anything is created, so bad input
+/// gets one clear message and leaves nothing behind.
+public struct VMConfiguration: Sendable, Equatable {
+    public var kernelPath: String
+    public var initrdPath: String?
+    public var commandLine: String
+    public var memoryMiB: Int
+    public var cpus: Int
+
+    public static let maximumCPUs = 64
+
+    public init(kernelPath: String, initrdPath: String? = nil, commandLine: String = "console=ttyS0",
+                memoryMiB: Int = 512, cpus: Int = 1) {
+        self.kernelPath = kernelPath
+        self.initrdPath = initrdPath
+        self.commandLine = commandLine
+        self.memoryMiB = memoryMiB
+        self.cpus = cpus
+    }
+
+    public var memoryBytes: UInt64 { UInt64(max(0, memoryMiB)) << 20 }
+
+    /// Checks sizes, counts and files; the error names the offending option.
+    public func validate() throws(ConfigurationError) {
+        let minMiB = Int(GuestMemoryLayout.minimumRAMSize >> 20)
+        let maxMiB = Int(GuestMemoryLayout.maximumRAMSize >> 20)
+        guard (minMiB...maxMiB).contains(memoryMiB) else {
+            throw ConfigurationError("--memory \(memoryMiB): must be between \(minMiB) and \(maxMiB) MiB")
+        }
+        let physicalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
+        guard memoryMiB <= physicalMiB else {
+            throw ConfigurationError("--memory \(memoryMiB): more than this host's \(physicalMiB) MiB of RAM")
+        }
+        guard (1...Self.maximumCPUs).contains(cpus) else {
+            throw ConfigurationError("--cpus \(cpus): must be between 1 and \(Self.maximumCPUs)")
+        }
+        try Self.checkReadableFile(kernelPath, option: "--kernel")
+        if let initrdPath { try Self.checkReadableFile(initrdPath, option: "--initrd") }
+        guard !commandLine.utf8.contains(0) else {
+            throw ConfigurationError("--cmdline: contains a NUL byte")
+        }
+        guard commandLine.utf8.count < BootLayout.commandLineMaxSize else {
+            throw ConfigurationError("--cmdline: \(commandLine.utf8.count) bytes, the limit is \(BootLayout.commandLineMaxSize - 1)")
+        }
+    }
+
+    static func checkReadableFile(_ path: String, option: String) throws(ConfigurationError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ConfigurationError("\(option) \(path): no such file")
+        }
+        guard !isDirectory.boolValue else { throw ConfigurationError("\(option) \(path): is a directory") }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw ConfigurationError("\(option) \(path): not readable")
+        }
+    }
+}
+
+/// Invalid user input (options, files). `keel run` prints it on one line and exits with status 2.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
