@@ -11,9 +11,10 @@ import Synchronization
 ///
 /// Interrupt sources, highest priority first: receiver line status (overrun in loopback),
 /// receive data (at or above the trigger level: IIR 0x04; below it: character timeout 0x0C,
-/// reported at once), THR empty, modem status. The IRQ output is gated by MCR.OUT2 and is
-/// inactive in loopback mode (the OUT2 pin is forced inactive there, as on a PC). The line is
-/// driven only on level changes.
+/// reported at once), THR empty, modem status. The IRQ output is inactive in loopback mode.
+/// Unlike a PC board it is not gated by MCR.OUT2 (QEMU does the same): with the gate, Debian's
+/// 6.12 kernel lost its transmit interrupt after `/init` started and the console stalled. The
+/// line is driven only on level changes.
 ///
 /// Accesses wider than one byte act on the low byte at the accessed offset; reads return the
 /// register zero-extended.
@@ -85,7 +86,7 @@ public final class Serial16550: PortDevice {
         }
 
         mutating func updateLine(_ irq: any InterruptLine) {
-            let level = interruptID != 0x01 && mcr & 0x08 != 0 && !loopback
+            let level = interruptID != 0x01 && !loopback
             if level != lineAsserted {
                 lineAsserted = level
                 irq.setLevel(level)
@@ -197,12 +198,16 @@ public final class Serial16550: PortDevice {
                     s.divisorLow = byte
                     return nil
                 }
+                // The write clears THRE (the line drops if THRE held it up)...
+                s.thrEmptyPending = false
+                s.updateLine(irq)
                 if s.loopback {
                     if s.rx.count < s.rxDepth { s.rx.push(byte) } else { s.lsrErrors |= 0x02 }
                 } else {
                     out = byte
                 }
-                // The write clears THRE; the byte leaves at once, so THR is empty again.
+                // ...and the byte leaves at once, so THR is empty again and THRE rises anew:
+                // a fresh edge for the edge-triggered ISA interrupt pin, as on hardware.
                 s.thrEmptyPending = true
             case 1:
                 if s.lcr & 0x80 != 0 {

@@ -6,7 +6,12 @@ import KeelPlatform
 struct KVMInterruptLine: InterruptLine {
     let vm: KVMVirtualMachine
     let line: UInt32
-    func setLevel(_ asserted: Bool) { try? vm.setInterruptLine(line, asserted: asserted) }
+    let log: @Sendable (String) -> Void
+    func setLevel(_ asserted: Bool) {
+        do { try vm.setInterruptLine(line, asserted: asserted) } catch {
+            log("interrupt line \(line): \(error)")
+        }
+    }
 }
 
 /// The emulated PC chipset of a Keel partition and its port map:
@@ -22,7 +27,7 @@ struct Chipset: Sendable {
          log: @escaping @Sendable (String) -> Void, systemEvent: @escaping SystemEventSink,
          panic: @escaping @Sendable (UInt32) -> Void) throws {
         let guestLog = RateLimitedLog(sink: log)
-        func line(_ n: UInt32) -> KVMInterruptLine { KVMInterruptLine(vm: vm, line: n) }
+        func line(_ n: UInt32) -> KVMInterruptLine { KVMInterruptLine(vm: vm, line: n, log: log) }
 
         serial = Serial16550(irq: line(4), log: guestLog, output: consoleOutput)
         let i8042 = I8042Controller(keyboardIRQ: line(1), auxIRQ: line(12), events: systemEvent, log: guestLog)

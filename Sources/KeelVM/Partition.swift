@@ -1,3 +1,4 @@
+import CKVM
 import KeelDevices
 import KeelKVM
 import KeelPlatform
@@ -53,8 +54,12 @@ public final class Partition: Sendable {
         let dispatcher = ExitDispatcher(bus: chipset.bus, msrs: nil) { access in
             _ = unclaimedLog.log(describe(access))
         }
+        // KVM reports the TSC-deadline timer as a capability, not in its CPUID list. Without it
+        // Linux calibrates the LAPIC timer against other clocks, which fails under nesting.
+        let tscDeadline = kvm.checkExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0
         let hostCPUID = try kvm.supportedCPUID().map {
-            CpuidEntry(function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx)
+            CpuidEntry(function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx,
+                       ecx: $0.function == 1 && tscDeadline ? $0.ecx | 1 << 24 : $0.ecx, edx: $0.edx)
         }
         // Until the Hyper-V interface exists, the guest sees KVM's paravirtual leaves (kvm-clock),
         // as under QEMU; Keel decides which hypervisor leaves exist.
@@ -74,6 +79,14 @@ public final class Partition: Sendable {
     /// Starts every virtual processor's thread.
     public func start() throws(SystemError) {
         for p in processors { try p.start() }
+    }
+
+    /// Kicks every virtual processor so each samples its guest RIP (for `KEEL_DEBUG_EXITS`).
+    public func sampleProcessors() { for p in processors { p.kick() } }
+
+    /// One line per virtual processor with its exit counters (for `KEEL_DEBUG_EXITS`).
+    public var exitSummary: [String] {
+        processors.map { "vcpu\($0.vcpu.id): \($0.statistics.summary)" }
     }
 
     /// Blocks until the partition stops, joins the vCPU threads and returns the first reason.

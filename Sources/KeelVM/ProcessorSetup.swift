@@ -19,18 +19,19 @@ enum ProcessorSetup {
         // MTRRs enabled with write-back default (as firmware leaves them); fast strings on.
         try vcpu.setMSRs([(mtrrDefaultType, 0x806), (miscEnable, 1)])
         try vcpu.setFPU(controlWord: 0x37F, mxcsr: 0x1F80)
-        try configureLocalAPIC(vcpu)
+        try configureLocalAPIC(vcpu, bootProcessor: index == 0)
     }
 
-    /// LINT0 as ExtINT (the PIC's virtual wire) and LINT1 as NMI, as PC firmware leaves them.
-    static func configureLocalAPIC(_ vcpu: KVMVirtualCPU) throws {
+    /// LINT1 as NMI on every processor and, on the boot processor only, LINT0 as ExtINT (the
+    /// PIC's virtual wire), as PC firmware leaves them.
+    static func configureLocalAPIC(_ vcpu: KVMVirtualCPU, bootProcessor: Bool) throws {
         var regs = try vcpu.localAPIC()
         func setDeliveryMode(_ offset: Int, _ mode: UInt32) {
             var v = UInt32(regs[offset]) | UInt32(regs[offset + 1]) << 8 | UInt32(regs[offset + 2]) << 16 | UInt32(regs[offset + 3]) << 24
             v = (v & ~0x700) | (mode << 8)
             for i in 0..<4 { regs[offset + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
         }
-        setDeliveryMode(0x350, 0b111)  // LVT LINT0: ExtINT
+        if bootProcessor { setDeliveryMode(0x350, 0b111) }  // LVT LINT0: ExtINT
         setDeliveryMode(0x360, 0b100)  // LVT LINT1: NMI
         try vcpu.setLocalAPIC(regs)
     }

@@ -7,6 +7,7 @@ final class VirtualProcessor: Sendable {
     let vcpu: KVMVirtualCPU
     private let dispatcher: ExitDispatcher
     private let control: RunControl
+    let statistics = ExitStatistics()
     private let thread = Mutex<NamedThread?>(nil)
 
     init(vcpu: KVMVirtualCPU, dispatcher: ExitDispatcher, control: RunControl) {
@@ -16,18 +17,29 @@ final class VirtualProcessor: Sendable {
     }
 
     func start() throws(SystemError) {
-        let vcpu = self.vcpu, dispatcher = self.dispatcher, control = self.control
+        let vcpu = self.vcpu, dispatcher = self.dispatcher, control = self.control, statistics = self.statistics
         let t = try NamedThread(name: "keel-vcpu\(vcpu.id)") {
             vcpu.prepareCurrentThread()
-            Self.loop(vcpu: vcpu, dispatcher: dispatcher, control: control)
+            Self.loop(vcpu: vcpu, dispatcher: dispatcher, control: control, statistics: statistics)
         }
         thread.withLock { $0 = t }
     }
 
     /// The exit loop: enter the guest, dispatch the exit, repeat until the partition stops.
-    private static func loop(vcpu: KVMVirtualCPU, dispatcher: ExitDispatcher, control: RunControl) {
+    private static func loop(vcpu: KVMVirtualCPU, dispatcher: ExitDispatcher, control: RunControl,
+                             statistics: ExitStatistics) {
         while control.mayRun() {
-            switch dispatcher.handle(vcpu.runOnce(), on: vcpu) {
+            let exit = vcpu.runOnce()
+            switch exit {
+            case .io(let port, _, _, _): statistics.record(.port(UInt64(port)))
+            case .mmio(let address, _, _): statistics.record(.mmio(address))
+            case .readMSR(let index), .writeMSR(let index, _): statistics.record(.msr(UInt64(index)))
+            case .interrupted:
+                statistics.record(.interrupted)
+                if let rip = try? vcpu.registers().rip { statistics.sampledRIP.store(rip, ordering: .relaxed) }
+            default: statistics.record(.other)
+            }
+            switch dispatcher.handle(exit, on: vcpu) {
             case .resume, .halted, .interrupted:
                 continue
             case .stop(let reason):

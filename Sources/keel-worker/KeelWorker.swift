@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 import KeelSystem
 import KeelVM
 #if canImport(Glibc)
@@ -62,6 +63,16 @@ struct Run: ParsableCommand {
             throw ExitCode(ExitStatus.hostError.rawValue)
         }
         try ConsoleInput.start(partition: partition, escapeEnabled: Terminal.inputIsTerminal)
+        if ProcessInfo.processInfo.environment["KEEL_DEBUG_EXITS"] == "1" {
+            _ = try NamedThread(name: "keel-exitstats") {
+                while true {
+                    sleep(5)
+                    partition.sampleProcessors()
+                    usleep(200_000)
+                    for line in partition.exitSummary { log(line) }
+                }
+            }
+        }
         let reason = partition.waitUntilStopped()
         Terminal.restoreMode()
 

@@ -134,16 +134,16 @@ private func makeUART(capacity: Int = 4096) -> (Serial16550, RecordingLine, Reco
         #expect(line.history == [true, false])
     }
 
-    @Test func out2GatesTheLine() {
+    @Test func lineFollowsPendingInterruptsAndLoopbackSilencesIt() {
         let (uart, line, _) = makeUART()
         uart.write8(R.ier, 0x01)
         uart.enqueueInput([1])
-        #expect(line.history.isEmpty)
-        #expect(uart.read8(R.iir) == 0x04)      // pending inside the UART
+        #expect(line.level == true)             // not gated by OUT2 (see Serial16550's notes)
+        #expect(uart.read8(R.iir) == 0x04)
+        uart.write8(R.mcr, 0x18)                // loopback: the IRQ output is inactive
+        #expect(line.level == false)
         uart.write8(R.mcr, 0x08)
         #expect(line.level == true)
-        uart.write8(R.mcr, 0x18)                // loopback forces OUT2 inactive
-        #expect(line.level == false)
     }
 
     @Test func fifoTriggerLevelAndTimeout() {
@@ -201,6 +201,18 @@ private func makeUART(capacity: Int = 4096) -> (Serial16550, RecordingLine, Reco
         uart.write8(R.ier, 0)
         #expect(line.level == false)
         #expect(out.all == [0x41, 0x42])
+    }
+
+    @Test func everyTransmittedByteRaisesAFreshEdge() {
+        // The IO-APIC pin of COM1 is edge-triggered: a THR write while THRE is pending must drop
+        // and re-raise the line, or the guest waits forever for its next transmit interrupt.
+        let (uart, line, _) = makeUART()
+        uart.write8(R.mcr, 0x08)
+        uart.write8(R.ier, 0x02)
+        line.clear()
+        uart.write8(R.rbr, 0x41)
+        uart.write8(R.rbr, 0x42)
+        #expect(line.history == [false, true, false, true])
     }
 
     @Test func linuxTxenTest() {
