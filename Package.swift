@@ -23,6 +23,10 @@ let package = Package(
         .target(name: "KeelKVM", dependencies: ["CKVM", "KeelSystem"]),
         // Layer 4: pure builders (boot protocol, e820, ACPI, page tables, CPUID). No I/O.
         .target(name: "KeelPlatform"),
+        // Layer 4: the Hyper-V interface as pure logic: CPUID leaves, synthetic MSRs, hypercalls, SynIC.
+        .target(name: "KeelHyperV", dependencies: ["KeelSystem"]),
+        // Layer 4: VMBus protocol as pure logic: messages, GPADLs, ring buffers, channel state.
+        .target(name: "KeelVMBus", dependencies: ["KeelSystem"]),
         // Layer 5: emulated chipset devices and the I/O buses. Never imports KVM.
         .target(name: "KeelDevices", dependencies: ["KeelSystem"]),
         // Layer 6: assembles a partition from a configuration and runs it.
@@ -34,10 +38,14 @@ let package = Package(
         .executableTarget(name: "keel", dependencies: [
             "KeelSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Writes the tiny test kernels for the host benchmarks.
+        .executableTarget(name: "keel-tiny-kernel", dependencies: ["KeelTestSupport"]),
         // Test support: boots real guests under a chosen VMM and parses the guest agent's report.
-        .target(name: "KeelTestSupport"),
+        .target(name: "KeelTestSupport", dependencies: ["KeelSystem"]),
         .testTarget(name: "KeelPlatformTests", dependencies: ["KeelPlatform"]),
         .testTarget(name: "KeelDevicesTests", dependencies: ["KeelDevices"]),
+        .testTarget(name: "KeelHyperVTests", dependencies: ["KeelHyperV", "KeelSystem"]),
+        .testTarget(name: "KeelVMBusTests", dependencies: ["KeelVMBus", "KeelSystem"]),
         .testTarget(name: "KeelKVMTests", dependencies: ["KeelKVM", "KeelSystem", "KeelVM", "KeelPlatform", "KeelDevices"]),
         .testTarget(name: "KeelIntegrationTests", dependencies: ["KeelTestSupport"]),
     ],

@@ -1,4 +1,6 @@
 import Foundation
+import KeelSystem
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,7 +50,7 @@ public struct GuestBoot: Sendable {
         switch vmm {
         case .qemu(let machine):
             var args = ["qemu-system-x86_64", "-accel", "kvm", "-M", machine,
-                        "-cpu", "host,arch-capabilities=off", "-m", "\(memoryMiB)", "-smp", "\(cpus)",
+                        "-m", "\(memoryMiB)", "-smp", "\(cpus)",
                         "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
                         "-kernel", kernel, "-initrd", initrd, "-append", fullCommandLine]
             for (i, disk) in disks.enumerated() {
@@ -75,60 +77,48 @@ public struct GuestBootError: Error, CustomStringConvertible {
 /// example the agent's `KEEL-GUEST ready`), as a person typing at the prompt would.
 public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .seconds(240),
                       typeAfter: (trigger: String, text: String)? = nil) async throws -> GuestReport {
-    let args = boot.arguments(for: vmm)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : "/usr/bin/env")
-    process.arguments = args[0].hasPrefix("/") ? Array(args.dropFirst()) : args
-    let output = Pipe()
-    let input = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    process.standardInput = input
-    let started = Date()
-    do { try process.run() } catch {
+    let started = ContinuousClock.now
+    let child: ChildProcess
+    do { child = try ChildProcess(arguments: boot.arguments(for: vmm)) } catch {
         throw GuestBootError(description: "cannot start \(vmm): \(error)")
     }
-    let pid = process.processIdentifier
-
-    let deadline = ContinuousClock.now + timeout
-    let watchdog = Task.detached {
-        while ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(200))
-            if Task.isCancelled { return false }
+    let finished = Mutex(false)
+    let timedOut = Mutex(false)
+    let watchdog = try NamedThread(name: "guest-watchdog") {
+        while ContinuousClock.now - started < timeout {
+            if finished.withLock({ $0 }) { return }
+            usleep(100_000)
         }
-        kill(pid, SIGKILL)
-        return true
-    }
-    defer {
-        watchdog.cancel()
-        if process.isRunning { kill(pid, SIGKILL) }
+        if !finished.withLock({ $0 }) {
+            timedOut.withLock { $0 = true }
+            child.send(signal: SIGKILL)
+        }
     }
 
     var report = GuestReport()
     var typed = false
-    var pending = Data()
-    let reader = output.fileHandleForReading
+    var pending: [UInt8] = []
     while true {
-        let chunk = reader.availableData
-        if chunk.isEmpty { break }
-        pending.append(chunk)
+        guard let chunk = try? child.output.read(maxCount: 4096), !chunk.isEmpty else { break }
+        pending += chunk
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-            pending.removeSubrange(pending.startIndex...newline)
+            let line = String(decoding: pending[..<newline], as: UTF8.self)
+            pending.removeSubrange(...newline)
             if report.consume(line: line), report.secondsToReady == nil, line.contains(GuestReport.prefix + "ready") {
-                report.secondsToReady = Date().timeIntervalSince(started)
+                let elapsed = ContinuousClock.now - started
+                report.secondsToReady = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             }
             if let typeAfter, !typed, line.contains(typeAfter.trigger) {
                 typed = true
-                input.fileHandleForWriting.write(Data(typeAfter.text.utf8))
+                try? child.input.writeAll(Array(typeAfter.text.utf8))
             }
         }
     }
     if !pending.isEmpty { report.consume(line: String(decoding: pending, as: UTF8.self)) }
-    process.waitUntilExit()
-    watchdog.cancel()
-    report.timedOut = await watchdog.value
-    report.exitStatus = report.timedOut ? nil : process.terminationStatus
-    try? input.fileHandleForWriting.close()
+    let status = child.wait()
+    finished.withLock { $0 = true }
+    watchdog.join()
+    report.timedOut = timedOut.withLock { $0 }
+    report.exitStatus = report.timedOut ? nil : status
     return report
 }

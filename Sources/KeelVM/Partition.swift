@@ -98,8 +98,11 @@ public final class Partition: Sendable {
 
     /// Asks the partition to stop (from a signal handler thread or the API).
     public func requestStop(_ reason: StopReason = .stopRequested) { control.requestStop(reason) }
+    /// Stops running guest code: every vCPU leaves KVM_RUN and parks until `resume`.
     public func pause() { control.pause() }
     public func resume() { control.resume() }
+    /// How many virtual processors are parked by `pause` right now.
+    public var pausedProcessors: Int { control.parkedCount }
 
     /// Queues console input for the guest's COM1; returns how many bytes were accepted.
     public func sendConsoleInput(_ bytes: some Collection<UInt8>) -> Int { chipset.serial.enqueueInput(bytes) }

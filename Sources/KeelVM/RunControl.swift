@@ -10,7 +10,7 @@ final class RunControl: Sendable {
     private let state = Atomic<UInt8>(State.running.rawValue)
     private let reason = Mutex<StopReason?>(nil)
     private let parked = Mutex<Int>(0)
-    /// Paused vCPUs sleep on this; `nonisolated(unsafe)`-free because NSCondition is thread-safe.
+    /// Paused vCPUs sleep on this until `resume` or a stop.
     private let condition = NSCondition()
     /// Signalled once when the partition starts stopping.
     let stopped: EventFD

@@ -3,11 +3,15 @@ import KeelTestSupport
 
 /// `keel run` boots the stock Debian kernels inside the rig; assertions are on what the guest
 /// agent reports and on `keel run`'s exit status.
-@Suite(.enabled(if: TestEnvironment.realGuestSkipReason == nil,
+@Suite(.serialized, .enabled(if: TestEnvironment.realGuestSkipReason == nil,
                 Comment(rawValue: TestEnvironment.realGuestSkipReason ?? "")))
 struct KeelBootTests {
-    @Test(arguments: GuestImage.Version.allCases)
-    func keelBootsDefaultGuestWithTwoCPUs(version: GuestImage.Version) async throws {
+    // One test per kernel rather than a parameterized test: guests inside the rig must boot one
+    // at a time, and parameterized cases may run concurrently.
+    @Test func keelBootsLinux61WithTwoCPUs() async throws { try await bootsWithTwoCPUs(.linux61) }
+    @Test func keelBootsLinux612WithTwoCPUs() async throws { try await bootsWithTwoCPUs(.linux612) }
+
+    func bootsWithTwoCPUs(_ version: GuestImage.Version) async throws {
         let image = GuestImage(version)
         var boot = GuestBoot(image: image)
         boot.memoryMiB = 384

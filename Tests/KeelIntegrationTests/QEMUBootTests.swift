@@ -3,11 +3,14 @@ import KeelTestSupport
 
 /// The test platform itself: QEMU (the peer VMM) boots both default guests inside the rig and
 /// the harness reads the agent's report.
-@Suite(.enabled(if: TestEnvironment.realGuestSkipReason == nil,
+@Suite(.serialized, .enabled(if: TestEnvironment.realGuestSkipReason == nil,
                 Comment(rawValue: TestEnvironment.realGuestSkipReason ?? "")))
 struct QEMUBootTests {
-    @Test(arguments: GuestImage.Version.allCases)
-    func qemuBootsDefaultGuest(version: GuestImage.Version) async throws {
+    // One test per kernel: guests inside the rig must boot one at a time.
+    @Test func qemuBootsLinux61() async throws { try await boots(.linux61) }
+    @Test func qemuBootsLinux612() async throws { try await boots(.linux612) }
+
+    func boots(_ version: GuestImage.Version) async throws {
         let image = GuestImage(version)
         var boot = GuestBoot(image: image)
         boot.memoryMiB = 384

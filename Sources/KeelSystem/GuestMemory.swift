@@ -1,0 +1,62 @@
+import Synchronization
+
+/// Bounds-checked access to guest-physical memory, for protocol code (SynIC pages, VMBus rings,
+/// GPADL buffers) that must be testable without KVM. `GuestRAM` is the real implementation;
+/// `BufferGuestMemory` is an array-backed one for tests.
+public protocol GuestMemory: Sendable {
+    func read(at address: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8]
+    func write(_ bytes: [UInt8], at address: UInt64) throws(GuestMemoryError)
+    func contains(_ address: UInt64, count: Int) -> Bool
+}
+
+extension GuestMemory {
+    /// Reads a little-endian integer.
+    public func loadInteger<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {
+        let bytes = try read(at: address, count: MemoryLayout<T>.size)
+        var value: T = 0
+        for (i, b) in bytes.enumerated() { value |= T(b) << (8 * i) }
+        return value
+    }
+
+    /// Writes a little-endian integer.
+    public func storeInteger<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws(GuestMemoryError) {
+        try write((0..<MemoryLayout<T>.size).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }, at: address)
+    }
+}
+
+extension GuestRAM: GuestMemory {
+    public func write(_ bytes: [UInt8], at address: UInt64) throws(GuestMemoryError) {
+        try write(bytes[...], at: address)
+    }
+}
+
+/// Guest memory backed by a byte array starting at `base`: the test double for `GuestMemory`.
+public final class BufferGuestMemory: GuestMemory {
+    private let bytes: Mutex<[UInt8]>
+    public let base: UInt64
+    public let size: Int
+
+    public init(base: UInt64 = 0, size: Int) {
+        self.base = base
+        self.size = size
+        bytes = Mutex([UInt8](repeating: 0, count: size))
+    }
+
+    public func contains(_ address: UInt64, count: Int) -> Bool {
+        guard count >= 0, address >= base else { return false }
+        let offset = address - base
+        return offset <= UInt64(size) && UInt64(count) <= UInt64(size) - offset
+    }
+
+    public func read(at address: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
+        guard contains(address, count: count) else { throw GuestMemoryError(address: address, count: count) }
+        let start = Int(address - base)
+        return bytes.withLock { Array($0[start..<start + count]) }
+    }
+
+    public func write(_ data: [UInt8], at address: UInt64) throws(GuestMemoryError) {
+        guard contains(address, count: data.count) else { throw GuestMemoryError(address: address, count: data.count) }
+        let start = Int(address - base)
+        bytes.withLock { $0.replaceSubrange(start..<start + data.count, with: data) }
+    }
+}

@@ -1,0 +1,69 @@
+/// Ring-buffer packet types (the descriptor's first field).
+public enum VMBusPacketType: UInt16, Sendable {
+    case synch = 1
+    case addTransferPageSet = 2
+    case removeTransferPageSet = 3
+    case establishGPADL = 4
+    case teardownGPADL = 5
+    case dataInBand = 6
+    case dataUsingTransferPages = 7
+    case dataUsingGPADL = 8
+    case dataUsingGPADirect = 9
+    case cancelRequest = 10
+    case completion = 11
+    case dataUsingAdditionalPacket = 12
+    case additionalData = 13
+}
+
+/// One ring-buffer packet: a 16-byte descriptor, type-specific header bytes, then the payload,
+/// padded to 8 bytes. The 8-byte trailer that follows on the ring is not part of it.
+public struct VMBusPacket: Sendable, Equatable {
+    /// Raw packet type (the guest may send types this host does not know).
+    public let rawType: UInt16
+    /// Descriptor flags; bit 0 = completion requested.
+    public let flags: UInt16
+    public let transactionID: UInt64
+    /// Byte offset of the payload from the descriptor start (a multiple of 8, at least 16).
+    public let dataOffset: Int
+    /// The whole packet (descriptor included), a multiple of 8 bytes.
+    public let bytes: [UInt8]
+
+    /// Builds a packet; `header` goes between descriptor and payload and is padded to 8 bytes.
+    public init(type: VMBusPacketType, flags: UInt16 = 0, transactionID: UInt64, header: [UInt8] = [], payload: [UInt8]) {
+        let paddedHeader = header + repeatElement(0, count: (8 - header.count % 8) % 8)
+        let dataOffset = VMBusPacket.descriptorSize + paddedHeader.count
+        var w = ByteWriter(capacity: dataOffset + payload.count + 7)
+        w.u16(type.rawValue)
+        w.u16(UInt16(truncatingIfNeeded: dataOffset / 8))
+        w.u16(UInt16(truncatingIfNeeded: (dataOffset + payload.count + 7) / 8))
+        w.u16(flags)
+        w.u64(transactionID)
+        w.append(paddedHeader)
+        w.append(payload)
+        w.pad(to: (w.bytes.count + 7) / 8 * 8)
+        self.init(rawType: type.rawValue, flags: flags, transactionID: transactionID, dataOffset: dataOffset, bytes: w.bytes)
+    }
+
+    init(rawType: UInt16, flags: UInt16, transactionID: UInt64, dataOffset: Int, bytes: [UInt8]) {
+        self.rawType = rawType
+        self.flags = flags
+        self.transactionID = transactionID
+        self.dataOffset = dataOffset
+        self.bytes = bytes
+    }
+
+    public static let descriptorSize = 16
+    /// Bytes of the trailer (previous write index << 32) after each packet.
+    public static let trailerSize = 8
+    /// The largest packet the 16-bit length field (in 8-byte units) can describe.
+    public static let maximumSize = Int(UInt16.max) * 8
+
+    public var type: VMBusPacketType? { VMBusPacketType(rawValue: rawType) }
+    public var completionRequested: Bool { flags & 1 != 0 }
+    /// Bytes between the descriptor and the payload (e.g. GPA-direct ranges).
+    public var header: [UInt8] { Array(bytes[VMBusPacket.descriptorSize..<dataOffset]) }
+    /// Everything from the data offset to the end of the packet (padding included, as Linux sees it).
+    public var payload: [UInt8] { Array(bytes[dataOffset...]) }
+    /// Bytes this packet takes on a ring, trailer included.
+    public var ringSize: Int { bytes.count + VMBusPacket.trailerSize }
+}
