@@ -32,10 +32,24 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2)
 
+        // The child starts with no blocked signals and default dispositions, whatever the
+        // spawning thread had (test runners block most signals on their threads).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child = pid_t()
-        let rc = posix_spawnp(&child, arguments[0], &actions, nil, argv, environ)
+        let rc = posix_spawnp(&child, arguments[0], &actions, &attributes, argv, environ)
         close(inPipe[0])
         close(outPipe[1])
         guard rc == 0 else {

@@ -1,5 +1,7 @@
 import Foundation
+import KeelSystem
 import KeelTestSupport
+import Synchronization
 import Testing
 
 /// `keel run` end to end on this machine's /dev/kvm, with tiny kernels that go through the real
@@ -20,26 +22,23 @@ struct KeelRunTests {
     }
 
     func keelRun(_ arguments: [String], signalAfter: (Int32, Double)? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.keel)
-        process.arguments = ["run"] + arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let pid = process.processIdentifier
-        if let (signo, delay) = signalAfter {
-            Thread.sleep(forTimeInterval: delay)
-            kill(pid, signo)
-        }
+        let child = try ChildProcess(arguments: [Self.keel, "run"] + arguments)
+        let finished = Mutex(false)
         // Guard against a hang: nothing here should take more than a few seconds.
-        let deadline = Date().addingTimeInterval(30)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(pid, SIGKILL) }
-        process.waitUntilExit()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return Result(status: process.terminationStatus, stderr: text)
+        let watchdog = try NamedThread(name: "keel-run-watchdog") {
+            if let (signo, delay) = signalAfter {
+                usleep(UInt32(delay * 1_000_000))
+                child.send(signal: signo)
+            }
+            for _ in 0..<300 where !finished.withLock({ $0 }) { usleep(100_000) }
+            if !finished.withLock({ $0 }) { child.send(signal: SIGKILL) }
+        }
+        var output: [UInt8] = []
+        while let chunk = try? child.output.read(maxCount: 4096), !chunk.isEmpty { output += chunk }
+        let status = child.wait()
+        finished.withLock { $0 = true }
+        watchdog.join()
+        return Result(status: status, stderr: String(decoding: output, as: UTF8.self))
     }
 
     func run(code: [UInt8], extra: [String] = [], signalAfter: (Int32, Double)? = nil) throws -> Result {
