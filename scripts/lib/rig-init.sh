@@ -47,9 +47,19 @@ until mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /hos
     i=$((i + 1)); [ $i -lt 20 ] || fail "9p-mount-hostroot"; sleep 0.2
 done
 [ -d "/host$out" ] || fail "out-folder-missing"
-mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=262144 rigout "/host$out" || fail "9p-mount-rigout"
+# A caller's directory under /tmp or /run (a CI clone, say) stays visible (read-only) after
+# those get fresh tmpfs mounts: set it aside, mount the tmpfs, put it back.
+keep=$(opt keel.rig.keep | base64 -d 2>/dev/null || true)
+if [ -n "$keep" ] && [ -d "/host$keep" ]; then
+    mkdir -p /keep && mount -o bind "/host$keep" /keep || fail "bind-keep"
+fi
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp
 mount -t tmpfs -o mode=755 tmpfs /host/run
+if [ -n "$keep" ] && [ -d /keep ]; then
+    mkdir -p "/host$keep" && mount -o bind /keep "/host$keep" || fail "restore-keep"
+fi
+mkdir -p "/host$out" 2>/dev/null || true
+mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=262144 rigout "/host$out" || fail "9p-mount-rigout"
 mount -o rbind /proc /host/proc
 mount -o rbind /sys /host/sys
 mount -o rbind /dev /host/dev
