@@ -53,8 +53,6 @@ public final class GuestRAM: @unchecked Sendable {
         for r in regions { munmap(UnsafeMutableRawPointer(bitPattern: UInt(r.hostAddress)), Int(r.size)) }
     }
 
-    public var totalSize: UInt64 { regions.reduce(0) { $0 + $1.size } }
-
     /// The host pointer for `count` bytes at `address`, when they lie inside one region.
     @usableFromInline
     func host(_ address: UInt64, _ count: Int) -> UnsafeMutableRawPointer? {

@@ -16,7 +16,7 @@ struct KVMInterruptLine: InterruptLine {
 
 /// The emulated PC chipset of a Keel partition and its port map:
 /// COM1 0x3F8 (IRQ 4), i8042 0x60/0x64 (IRQ 1/12), CMOS RTC 0x70, PCI config 0xCF8,
-/// ACPI PM1 0x600/0x604, reset 0xCF9, POST 0x80, pvpanic 0x505.
+/// ACPI PM1 0x600/0x604, reset 0xCF9 and 0x92, POST 0x80, pvpanic 0x505.
 struct Chipset: Sendable {
     let bus: DeviceBus
     let serial: Serial16550
@@ -43,6 +43,7 @@ struct Chipset: Sendable {
         try ports.insert(base: UInt64(ACPIPlatform.pm1EventPort), length: UInt64(ACPIPlatform.pm1EventLength), device: power.eventBlock)
         try ports.insert(base: UInt64(ACPIPlatform.pm1ControlPort), length: UInt64(ACPIPlatform.pm1ControlLength), device: power.controlBlock)
         try ports.insert(base: 0x80, length: 1, device: DebugPort())
+        try ports.insert(base: 0x92, length: 1, device: SystemControlPortA(events: systemEvent))
         try ports.insert(base: UInt64(PanicNotifier.defaultPort), length: 1, device: PanicNotifier(onPanic: panic))
         bus = DeviceBus(ports: ports, mmio: AddressMap())
 
