@@ -27,11 +27,9 @@ struct KeelWorker: ParsableCommand {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Boot a Linux kernel with the serial console on stdin/stdout.",
-        discussion: """
-        Exit status: 0 guest powered off, 1 host error, 2 invalid input, 3 guest reset (reboot),
-        4 guest crashed (triple fault, KVM internal error, kernel panic), 130/143 stopped by
-        SIGINT/SIGTERM. On an interactive terminal, Ctrl-A x stops the VM.
-        """)
+        discussion: "Exit status: 0 guest powered off, 1 host error, 2 invalid input, 3 guest reset (reboot), "
+            + "4 guest crashed (triple fault, KVM internal error, kernel panic), 64 unparsable options, "
+            + "130/143 stopped by SIGINT/SIGTERM. On an interactive terminal, Ctrl-A x stops the VM.")
 
     @Option(help: "Path of the kernel (bzImage).") var kernel: String
     @Option(help: "Path of the initial ramdisk.") var initrd: String?
