@@ -32,9 +32,6 @@ public enum TestEnvironment {
         return nil
     }
 
-    /// Whether /dev/kvm can be opened for small hand-made payloads.
-    public static var hasKVM: Bool { FileManager.default.isReadableFile(atPath: "/dev/kvm") }
-
     /// An absolute path of a file under the repository.
     public static func path(_ relative: String) -> String {
         repositoryRoot.appendingPathComponent(relative).path
