@@ -32,9 +32,7 @@ let package = Package(
         // Layer 6: assembles a partition from a configuration and runs it.
         .target(name: "KeelVM", dependencies: ["CKVM", "KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices"]),
         // Layer 7: binaries.
-        .executableTarget(name: "keel-worker", dependencies: [
-            "KeelVM", "KeelSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(name: "keel-worker", dependencies: ["KeelVM", "KeelSystem"]),
         .executableTarget(name: "keel", dependencies: [
             "KeelSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -1,4 +1,3 @@
-import Foundation
 import KeelPlatform
 import KeelSystem
 
@@ -55,10 +54,11 @@ public enum BootLoader {
     }
 
     static func readFile(_ path: String, option: String) throws(ConfigurationError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("\(option) \(path): cannot be read")
+        let bytes: [UInt8]
+        do { bytes = try Host.readFile(path) } catch {
+            throw ConfigurationError("\(option) \(path): cannot be read (\(error))")
         }
-        guard !data.isEmpty else { throw ConfigurationError("\(option) \(path): file is empty") }
-        return [UInt8](data)
+        guard !bytes.isEmpty else { throw ConfigurationError("\(option) \(path): file is empty") }
+        return bytes
     }
 }

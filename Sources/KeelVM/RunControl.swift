@@ -1,4 +1,3 @@
-import Foundation
 import KeelSystem
 import Synchronization
 
@@ -11,7 +10,7 @@ final class RunControl: Sendable {
     private let reason = Mutex<StopReason?>(nil)
     private let parked = Mutex<Int>(0)
     /// Paused vCPUs sleep on this until `resume` or a stop.
-    private let condition = NSCondition()
+    private let condition = Condition()
     /// Signalled once when the partition starts stopping.
     let stopped: EventFD
     /// Kicks every vCPU out of KVM_RUN so it sees a state change.
@@ -34,7 +33,8 @@ final class RunControl: Sendable {
             return true
         }
         guard first else { return }
-        state.store(State.stopping.rawValue, ordering: .releasing)
+        // Under the condition's mutex, so a vCPU about to park cannot miss the change.
+        condition.locked { state.store(State.stopping.rawValue, ordering: .releasing) }
         condition.broadcast()
         kickAll()
         stopped.signal()
@@ -49,11 +49,11 @@ final class RunControl: Sendable {
     }
 
     func resume() {
-        condition.lock()
-        _ = state.compareExchange(expected: State.paused.rawValue, desired: State.running.rawValue,
-                                  ordering: .acquiringAndReleasing)
+        condition.locked {
+            _ = state.compareExchange(expected: State.paused.rawValue, desired: State.running.rawValue,
+                                      ordering: .acquiringAndReleasing)
+        }
         condition.broadcast()
-        condition.unlock()
     }
 
     /// Number of vCPUs currently parked by a pause.
@@ -65,11 +65,11 @@ final class RunControl: Sendable {
         let s = state.load(ordering: .acquiring)
         if s == State.running.rawValue { return true }
         if s == State.stopping.rawValue { return false }
-        condition.lock()
-        parked.withLock { $0 += 1 }
-        while state.load(ordering: .acquiring) == State.paused.rawValue { condition.wait() }
-        parked.withLock { $0 -= 1 }
-        condition.unlock()
+        condition.locked {
+            parked.withLock { $0 += 1 }
+            condition.wait { state.load(ordering: .acquiring) != State.paused.rawValue }
+            parked.withLock { $0 -= 1 }
+        }
         return !isStopping
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import KeelPlatform
+import KeelSystem
 
 /// What a user asks for when starting a VM. Validated before anything is created, so bad input
 /// gets one clear message and leaves nothing behind.
@@ -30,7 +30,7 @@ public struct VMConfiguration: Sendable, Equatable {
         guard (minMiB...maxMiB).contains(memoryMiB) else {
             throw ConfigurationError("--memory \(memoryMiB): must be between \(minMiB) and \(maxMiB) MiB")
         }
-        let physicalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
+        let physicalMiB = Int(Host.physicalMemory >> 20)
         guard memoryMiB <= physicalMiB else {
             throw ConfigurationError("--memory \(memoryMiB): more than this host's \(physicalMiB) MiB of RAM")
         }
@@ -48,14 +48,12 @@ public struct VMConfiguration: Sendable, Equatable {
     }
 
     static func checkReadableFile(_ path: String, option: String) throws(ConfigurationError) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ConfigurationError("\(option) \(path): no such file")
+        switch Host.fileKind(path) {
+        case .missing: throw ConfigurationError("\(option) \(path): no such file")
+        case .directory: throw ConfigurationError("\(option) \(path): is a directory")
+        case .other: break
         }
-        guard !isDirectory.boolValue else { throw ConfigurationError("\(option) \(path): is a directory") }
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw ConfigurationError("\(option) \(path): not readable")
-        }
+        guard Host.isReadable(path) else { throw ConfigurationError("\(option) \(path): not readable") }
     }
 }
 

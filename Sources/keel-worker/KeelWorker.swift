@@ -1,6 +1,4 @@
-import ArgumentParser
 import Dispatch
-import Foundation
 import KeelSystem
 import KeelVM
 #if canImport(Glibc)
@@ -17,39 +15,39 @@ enum ExitStatus: Int32 {
 }
 
 @main
-struct KeelWorker: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "keel-worker",
-        abstract: "Runs one Keel VM in this process (started by `keel run` or by keeld).",
-        subcommands: [Run.self])
-}
+enum KeelWorker {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard arguments.first == "run" else {
+            Terminal.writeError("usage: keel-worker run --kernel PATH ... (see keel-worker run --help)\n")
+            exit(ExitStatus.invalidInput.rawValue)
+        }
+        let configuration: VMConfiguration
+        do {
+            guard let parsed = try RunOptions.parse(Array(arguments.dropFirst())) else {
+                Terminal.writeError(RunOptions.help)
+                exit(0)
+            }
+            configuration = parsed
+        } catch {
+            Terminal.writeError("keel: error: \(error)\n")
+            exit(ExitStatus.invalidInput.rawValue)
+        }
+        exit(run(configuration))
+    }
 
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Boot a Linux kernel with the serial console on stdin/stdout.",
-        discussion: "Exit status: 0 guest powered off, 1 host error, 2 invalid input, 3 guest reset (reboot), "
-            + "4 guest crashed (triple fault, KVM internal error, kernel panic), 64 unparsable options, "
-            + "130/143 stopped by SIGINT/SIGTERM. On an interactive terminal, Ctrl-A x stops the VM.")
-
-    @Option(help: "Path of the kernel (bzImage).") var kernel: String
-    @Option(help: "Path of the initial ramdisk.") var initrd: String?
-    @Option(help: "Kernel command line.") var cmdline: String = "console=ttyS0"
-    @Option(help: "Guest memory in MiB.") var memory: Int = 512
-    @Option(help: "Number of virtual processors.") var cpus: Int = 1
-
-    func run() throws {
-        let configuration = VMConfiguration(kernelPath: kernel, initrdPath: initrd, commandLine: cmdline,
-                                            memoryMiB: memory, cpus: cpus)
+    /// Runs the VM to its end and returns the process exit status.
+    static func run(_ configuration: VMConfiguration) -> Int32 {
         let log: @Sendable (String) -> Void = { Terminal.writeError("keel: \($0)\r\n") }
         let partition: Partition
         do {
             partition = try Partition(configuration: configuration, consoleOutput: Terminal.writeOutput, log: log)
         } catch let error as ConfigurationError {
             Terminal.writeError("keel: error: \(error)\n")
-            throw ExitCode(ExitStatus.invalidInput.rawValue)
+            return ExitStatus.invalidInput.rawValue
         } catch {
             Terminal.writeError("keel: error: cannot create the VM: \(error)\n")
-            throw ExitCode(ExitStatus.hostError.rawValue)
+            return ExitStatus.hostError.rawValue
         }
 
         let stopSignal = StopSignals(partition: partition)
@@ -58,37 +56,44 @@ struct Run: ParsableCommand {
         do { try partition.start() } catch {
             Terminal.restoreMode()
             Terminal.writeError("keel: error: cannot start the VM: \(error)\n")
-            throw ExitCode(ExitStatus.hostError.rawValue)
+            return ExitStatus.hostError.rawValue
         }
-        try ConsoleInput.start(partition: partition, escapeEnabled: Terminal.inputIsTerminal)
-        if ProcessInfo.processInfo.environment["KEEL_DEBUG_EXITS"] == "1" {
-            _ = try NamedThread(name: "keel-exitstats") {
-                while true {
-                    sleep(5)
-                    partition.sampleProcessors()
-                    usleep(200_000)
-                    for line in partition.exitSummary { log(line) }
-                }
-            }
+        do {
+            try ConsoleInput.start(partition: partition, escapeEnabled: Terminal.inputIsTerminal)
+            if Host.environment("KEEL_DEBUG_EXITS") == "1" { try startExitStatistics(partition, log: log) }
+        } catch {
+            partition.requestStop(.hostError("\(error)"))
         }
         let reason = partition.waitUntilStopped()
         Terminal.restoreMode()
 
         switch reason {
         case .powerOff:
-            throw ExitCode(ExitStatus.guestPoweredOff.rawValue)
+            return ExitStatus.guestPoweredOff.rawValue
         case .reset:
             log("guest reset; exiting (status \(ExitStatus.guestReset.rawValue))")
-            throw ExitCode(ExitStatus.guestReset.rawValue)
+            return ExitStatus.guestReset.rawValue
         case .guestCrash, .guestPanic:
             log("\(reason) (status \(ExitStatus.guestCrashed.rawValue))")
-            throw ExitCode(ExitStatus.guestCrashed.rawValue)
+            return ExitStatus.guestCrashed.rawValue
         case .stopRequested:
             let signal = stopSignal.received ?? 0
-            throw ExitCode(signal > 0 ? 128 + signal : 0)
+            return signal > 0 ? 128 + signal : 0
         case .hostError:
             log("\(reason)")
-            throw ExitCode(ExitStatus.hostError.rawValue)
+            return ExitStatus.hostError.rawValue
+        }
+    }
+
+    /// `KEEL_DEBUG_EXITS=1`: every 5 s, sample each vCPU's RIP and log its exit counters.
+    static func startExitStatistics(_ partition: Partition, log: @escaping @Sendable (String) -> Void) throws {
+        _ = try NamedThread(name: "keel-exitstats") {
+            while true {
+                sleep(5)
+                partition.sampleProcessors()
+                usleep(200_000)
+                for line in partition.exitSummary { log(line) }
+            }
         }
     }
 }

@@ -94,6 +94,10 @@ struct KeelRunTests {
         (["--kernel", "TINY", "--cpus", "1000"], "--cpus 1000"),
         (["--kernel", "TINY", "--initrd", "/nonexistent"], "--initrd"),
         (["--kernel", "TINY", "--cmdline", String(repeating: "x", count: 5000)], "--cmdline"),
+        (["--kernel", "TINY", "--memory", "lots"], "--memory lots: not a number"),
+        (["--kernel", "TINY", "--frobnicate", "1"], "unknown option '--frobnicate'"),
+        (["--kernel"], "--kernel needs a value"),
+        (["--memory", "64"], "--kernel is required"),
     ])
     func badInputGetsOneLineErrorAndStatusTwo(arguments: [String], mentions: String) throws {
         let kernel = try writeKernel(TinyKernel.powerOff)

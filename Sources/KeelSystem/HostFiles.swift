@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The few host facts and file operations the VM needs, without Foundation (which would add
+/// several MiB of shared libraries to every worker process).
+public enum Host {
+    public enum FileKind: Equatable, Sendable { case missing, directory, other }
+
+    /// What is at `path` (following symlinks).
+    public static func fileKind(_ path: String) -> FileKind {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .missing }
+        return info.st_mode & S_IFMT == S_IFDIR ? .directory : .other
+    }
+
+    public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+
+    /// The whole file; the error names the path.
+    public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
+        let file = try OwnedDescriptor.open(path, flags: O_RDONLY)
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = try file.read(maxCount: 1 << 20)
+            if chunk.isEmpty { return bytes }
+            bytes += chunk
+        }
+    }
+
+    /// Physical memory of this host in bytes.
+    public static var physicalMemory: UInt64 {
+        UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
+    }
+
+    /// An environment variable, or nil.
+    public static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}
