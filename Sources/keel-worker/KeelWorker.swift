@@ -1,4 +1,3 @@
-import Dispatch
 import KeelSystem
 import KeelVM
 #if canImport(Glibc)
@@ -25,7 +24,7 @@ enum KeelWorker {
         let configuration: VMConfiguration
         do {
             guard let parsed = try RunOptions.parse(Array(arguments.dropFirst())) else {
-                Terminal.writeError(RunOptions.help)
+                print(RunOptions.help, terminator: "")
                 exit(0)
             }
             configuration = parsed
