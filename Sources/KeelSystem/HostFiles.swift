@@ -16,15 +16,25 @@ public enum Host {
 
     public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
 
-    /// The whole file; the error names the path.
+    /// The whole file, read into one buffer of the file's size; the error names the path.
     public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
         let file = try OwnedDescriptor.open(path, flags: O_RDONLY)
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = try file.read(maxCount: 1 << 20)
-            if chunk.isEmpty { return bytes }
-            bytes += chunk
+        var info = stat()
+        guard fstat(file.rawValue, &info) == 0 else { throw SystemError("stat \(path)") }
+        let size = Int(info.st_size)
+        var failure: SystemError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = 0
+            while count < size {
+                let n = read(file.rawValue, buffer.baseAddress! + count, size - count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = SystemError("read \(path)"); return }
+                if n == 0 { return }  // the file shrank while we read it
+                count += n
+            }
         }
+        if let failure { throw failure }
+        return bytes
     }
 
     /// Physical memory of this host in bytes.

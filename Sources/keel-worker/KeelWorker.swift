@@ -49,7 +49,11 @@ enum KeelWorker {
             return ExitStatus.hostError.rawValue
         }
 
-        let stopSignal = StopSignals(partition: partition)
+        let stopSignal: StopSignals
+        do { stopSignal = try StopSignals(partition: partition) } catch {
+            Terminal.writeError("keel: error: cannot start the signal thread: \(error)\n")
+            return ExitStatus.hostError.rawValue
+        }
         Terminal.enterRawMode()
         defer { Terminal.restoreMode() }
         do { try partition.start() } catch {
