@@ -1,3 +1,4 @@
+import KeelKVM
 import Synchronization
 
 /// Per-vCPU exit counters (relaxed atomics: one add per exit, no allocation), for diagnosing a
@@ -13,21 +14,23 @@ final class ExitStatistics: Sendable {
     /// Guest RIP sampled when a kick interrupted KVM_RUN (see `Partition.sampleProcessors`).
     let sampledRIP = Atomic<UInt64>(0)
 
+    /// Counts `exit`; on a kick, samples the guest RIP (this runs on the vCPU's own thread).
     @inline(__always)
-    func record(_ exit: VCPUExitKind) {
+    func record(_ exit: VCPUExit, on vcpu: KVMVirtualCPU) {
         switch exit {
-        case .port(let port):
+        case .io(let port, _, _, _):
             portIO.add(1, ordering: .relaxed)
-            lastPort.store(port, ordering: .relaxed)
-        case .mmio(let address):
+            lastPort.store(UInt64(port), ordering: .relaxed)
+        case .mmio(let address, _, _):
             mmio.add(1, ordering: .relaxed)
             lastMMIO.store(address, ordering: .relaxed)
-        case .msr(let index):
+        case .readMSR(let index), .writeMSR(let index, _):
             msr.add(1, ordering: .relaxed)
-            lastMSR.store(index, ordering: .relaxed)
+            lastMSR.store(UInt64(index), ordering: .relaxed)
         case .interrupted:
             interrupted.add(1, ordering: .relaxed)
-        case .other:
+            if let rip = try? vcpu.registers().rip { sampledRIP.store(rip, ordering: .relaxed) }
+        default:
             break
         }
     }
@@ -39,9 +42,4 @@ final class ExitStatistics: Sendable {
             + "msr=\(msr.load(ordering: .relaxed)) (last \(h(lastMSR.load(ordering: .relaxed)))) "
             + "interrupted=\(interrupted.load(ordering: .relaxed)) rip=\(h(sampledRIP.load(ordering: .relaxed)))"
     }
-}
-
-/// The part of an exit the statistics keep.
-enum VCPUExitKind {
-    case port(UInt64), mmio(UInt64), msr(UInt64), interrupted, other
 }

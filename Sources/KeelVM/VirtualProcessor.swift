@@ -30,15 +30,7 @@ final class VirtualProcessor: Sendable {
                              statistics: ExitStatistics) {
         while control.mayRun() {
             let exit = vcpu.runOnce()
-            switch exit {
-            case .io(let port, _, _, _): statistics.record(.port(UInt64(port)))
-            case .mmio(let address, _, _): statistics.record(.mmio(address))
-            case .readMSR(let index), .writeMSR(let index, _): statistics.record(.msr(UInt64(index)))
-            case .interrupted:
-                statistics.record(.interrupted)
-                if let rip = try? vcpu.registers().rip { statistics.sampledRIP.store(rip, ordering: .relaxed) }
-            default: statistics.record(.other)
-            }
+            statistics.record(exit, on: vcpu)
             switch dispatcher.handle(exit, on: vcpu) {
             case .resume, .halted, .interrupted:
                 continue
