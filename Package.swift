@@ -27,10 +27,15 @@ let package = Package(
         .target(name: "KeelHyperV", dependencies: ["KeelSystem"]),
         // Layer 4: VMBus protocol as pure logic: messages, GPADLs, ring buffers, channel state.
         .target(name: "KeelVMBus", dependencies: ["KeelSystem"]),
+        // Layer 4: integration services (heartbeat, shutdown, time sync) as pure IC protocol logic.
+        .target(name: "KeelIntegrationServices", dependencies: ["KeelVMBus"]),
         // Layer 5: emulated chipset devices and the I/O buses. Never imports KVM.
         .target(name: "KeelDevices", dependencies: ["KeelSystem"]),
         // Layer 6: assembles a partition from a configuration and runs it.
-        .target(name: "KeelVM", dependencies: ["CKVM", "KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices"]),
+        .target(name: "KeelVM", dependencies: [
+            "CKVM", "KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices", "KeelHyperV", "KeelVMBus",
+            "KeelIntegrationServices",
+        ]),
         // Layer 7: binaries.
         .executableTarget(name: "keel-worker", dependencies: ["KeelVM", "KeelSystem"]),
         .executableTarget(name: "keel", dependencies: [
@@ -44,6 +49,7 @@ let package = Package(
         .testTarget(name: "KeelDevicesTests", dependencies: ["KeelDevices"]),
         .testTarget(name: "KeelHyperVTests", dependencies: ["KeelHyperV", "KeelSystem"]),
         .testTarget(name: "KeelVMBusTests", dependencies: ["KeelVMBus", "KeelSystem"]),
+        .testTarget(name: "KeelIntegrationServicesTests", dependencies: ["KeelIntegrationServices", "KeelVMBus"]),
         .testTarget(name: "KeelKVMTests", dependencies: ["KeelKVM", "KeelSystem", "KeelVM", "KeelPlatform", "KeelDevices"]),
         .testTarget(name: "KeelIntegrationTests", dependencies: ["KeelTestSupport"]),
     ],

@@ -204,6 +204,31 @@ public final class KVMVirtualCPU: @unchecked Sendable {
         }
     }
 
+    /// Reads MSRs through KVM (e.g. IA32_TSC to learn the guest's TSC offset).
+    public func msrs(_ indices: [UInt32]) throws(SystemError) -> [UInt64] {
+        let bytes = MemoryLayout<kvm_msrs>.size + indices.count * MemoryLayout<kvm_msr_entry>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 8)
+        defer { raw.deallocate() }
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        let header = raw.assumingMemoryBound(to: kvm_msrs.self)
+        header.pointee.nmsrs = UInt32(indices.count)
+        let slots = ckvm_msr_entries(header)!
+        for (i, index) in indices.enumerated() { slots[i].index = index }
+        let rc = ckvm_ioctl_pointer(fd, KVM_GET_MSRS, raw)
+        try checkIoctl(rc, "KVM_GET_MSRS")
+        guard rc == indices.count else {
+            throw SystemError("KVM_GET_MSRS does not know MSR 0x\(String(indices[Int(rc)], radix: 16))", errno: EINVAL)
+        }
+        return (0..<indices.count).map { slots[$0].data }
+    }
+
+    /// The guest TSC frequency in kHz (`KVM_GET_TSC_KHZ`).
+    public func tscKilohertz() throws(SystemError) -> UInt32 {
+        let rc = ckvm_ioctl_value(fd, KVM_GET_TSC_KHZ, 0)
+        try checkIoctl(rc, "KVM_GET_TSC_KHZ")
+        return UInt32(rc)
+    }
+
     /// The LAPIC register page (1 KiB) as KVM exposes it.
     public func localAPIC() throws(SystemError) -> [UInt8] {
         var state = kvm_lapic_state()

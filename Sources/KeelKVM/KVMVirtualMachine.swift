@@ -68,13 +68,24 @@ public final class KVMVirtualMachine: Sendable {
     /// Makes a guest write to `port` (of `length` bytes, optionally only of value `match`) signal
     /// `eventFD` inside the kernel: the vCPU does not exit to user space.
     public func attachPortIOEventFD(_ eventFD: EventFD, port: UInt16, length: UInt32, match: UInt64?) throws(SystemError) {
+        try portIOEventFD(eventFD, port: port, length: length, match: match, deassign: false)
+    }
+
+    /// Undoes `attachPortIOEventFD` (same arguments).
+    public func detachPortIOEventFD(_ eventFD: EventFD, port: UInt16, length: UInt32, match: UInt64?) throws(SystemError) {
+        try portIOEventFD(eventFD, port: port, length: length, match: match, deassign: true)
+    }
+
+    private func portIOEventFD(_ eventFD: EventFD, port: UInt16, length: UInt32, match: UInt64?,
+                               deassign: Bool) throws(SystemError) {
         var e = kvm_ioeventfd()
         e.addr = UInt64(port)
         e.len = length
         e.fd = eventFD.rawValue
         e.flags = KVM_IOEVENTFD_FLAG_PIO | (match != nil ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0)
+            | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0)
         e.datamatch = match ?? 0
-        try checkIoctl(ckvm_ioctl_pointer(fd, KVM_IOEVENTFD, &e), "KVM_IOEVENTFD")
+        try checkIoctl(ckvm_ioctl_pointer(fd, KVM_IOEVENTFD, &e), deassign ? "KVM_IOEVENTFD(deassign)" : "KVM_IOEVENTFD")
     }
 
     /// Enables exits to user space for MSR accesses KVM would otherwise fail or that the MSR

@@ -26,4 +26,17 @@ public enum ACPIDevices {
             ])),
         ])
     }
+
+    /// `Device(\_SB.VMBS)` with `_HID "VMBus"`: Debian kernels start `hv_vmbus` only from this
+    /// ACPI node (hyperv-platform.md §9.1). The empty `_CRS` gives no MMIO window, which
+    /// synthetic storage, network and the integration services do not need.
+    public static func vmbus() throws(AMLError) -> [UInt8] {
+        try AML.scope("\\_SB_", [
+            AML.device("VMBS", [
+                AML.name("_HID", AML.string("VMBus")),
+                AML.name("_UID", AML.integer(0)),
+                AML.name("_CRS", AML.resourceTemplate([])),
+            ]),
+        ])
+    }
 }

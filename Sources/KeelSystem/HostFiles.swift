@@ -42,6 +42,9 @@ public enum Host {
         UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
     }
 
+    /// Online logical processors.
+    public static var onlineProcessors: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
     /// An environment variable, or nil.
     public static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }

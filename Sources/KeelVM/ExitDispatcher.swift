@@ -8,6 +8,12 @@ public protocol MSRHandler: Sendable {
     func writeMSR(_ index: UInt32, value: UInt64, processor: UInt32) -> Bool
 }
 
+/// Port writes that need the vCPU itself rather than a device: the Hyper-V hypercall ports,
+/// whose handler reads and writes guest registers. Returns false for ports it does not own.
+public protocol HypercallPortHandler: Sendable {
+    func portWrite(_ port: UInt16, value: UInt32, on vcpu: KVMVirtualCPU) -> Bool
+}
+
 /// An access no device claimed; reported so the VM can log it at a rate limit.
 public struct UnclaimedAccess: Sendable, Equatable {
     public enum Kind: Sendable { case port, mmio, msr }
@@ -65,11 +71,14 @@ public enum ExitOutcome: Sendable, Equatable {
 public struct ExitDispatcher: Sendable {
     public let bus: DeviceBus
     public let msrs: (any MSRHandler)?
+    public let hypercalls: (any HypercallPortHandler)?
     public let unclaimed: @Sendable (UnclaimedAccess) -> Void
 
-    public init(bus: DeviceBus, msrs: (any MSRHandler)?, unclaimed: @escaping @Sendable (UnclaimedAccess) -> Void) {
+    public init(bus: DeviceBus, msrs: (any MSRHandler)?, hypercalls: (any HypercallPortHandler)? = nil,
+                unclaimed: @escaping @Sendable (UnclaimedAccess) -> Void) {
         self.bus = bus
         self.msrs = msrs
+        self.hypercalls = hypercalls
         self.unclaimed = unclaimed
     }
 
@@ -114,6 +123,9 @@ public struct ExitDispatcher: Sendable {
     }
 
     func handlePortIO(port: UInt16, size: Int, isWrite: Bool, count: Int, vcpu: KVMVirtualCPU) {
+        if isWrite, size == 4, count == 1, let hypercalls, hypercalls.portWrite(port, value: vcpu.ioValue(at: 0), on: vcpu) {
+            return
+        }
         for i in 0..<count {
             if isWrite {
                 let value = vcpu.ioValue(at: i)

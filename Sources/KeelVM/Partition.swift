@@ -1,5 +1,6 @@
 import CKVM
 import KeelDevices
+import KeelHyperV
 import KeelKVM
 import KeelPlatform
 import KeelSystem
@@ -15,6 +16,7 @@ public final class Partition: Sendable {
     let processors: [VirtualProcessor]
     let control: RunControl
     let chipset: Chipset
+    let hyperV: HyperVInterface
 
     /// - Parameters:
     ///   - consoleOutput: receives the bytes the guest writes to COM1.
@@ -36,7 +38,7 @@ public final class Partition: Sendable {
         }
         // Synthetic (Hyper-V) MSRs and MSRs KVM does not know come to user space.
         try vm.enableUserSpaceMSRExits()
-        try vm.filterMSRsToUserSpace([0x4000_0000...0x4000_01FF])
+        try vm.filterMSRsToUserSpace([HyperVInterface.msrRange])
 
         let processorsBox = ProcessorList()
         let control = try RunControl(kickAll: { processorsBox.kickAll() })
@@ -47,11 +49,21 @@ public final class Partition: Sendable {
                               },
                               panic: { _ in control.requestStop(.guestPanic) })
 
+        let vm = self.vm
+        let vcpus = try (0..<configuration.cpus).map { try vm.createVirtualCPU(id: UInt32($0)) }
+        let time = try GuestTimeSource(bootProcessor: vcpus[0])
+        hyperV = try HyperVInterface(
+            vm: vm, ram: self.ram, vpCount: configuration.cpus, hostCPUs: Host.onlineProcessors, time: time, log: log,
+            crashed: { report in
+                log("guest crash report (Hyper-V crash MSRs): " + (report.message ?? report.messageError ?? "no message"))
+                control.requestStop(.guestPanic)
+            })
+
         let entry = try BootLoader.load(configuration: configuration, layout: layout, ram: ram,
-                                        extraDSDT: chipset.dsdtDevices)
+                                        extraDSDT: chipset.dsdtDevices + ACPIDevices.vmbus())
 
         let unclaimedLog = RateLimitedLog(sink: log)
-        let dispatcher = ExitDispatcher(bus: chipset.bus, msrs: nil) { access in
+        let dispatcher = ExitDispatcher(bus: chipset.bus, msrs: hyperV, hypercalls: hyperV) { access in
             _ = unclaimedLog.log(describe(access))
         }
         // KVM reports the TSC-deadline timer as a capability, not in its CPUID list. Without it
@@ -61,14 +73,11 @@ public final class Partition: Sendable {
             CpuidEntry(function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx,
                        ecx: $0.function == 1 && tscDeadline ? $0.ecx | 1 << 24 : $0.ecx, edx: $0.edx)
         }
-        // Until the Hyper-V interface exists, the guest sees KVM's paravirtual leaves (kvm-clock),
-        // as under QEMU; Keel decides which hypervisor leaves exist.
-        let hypervisorLeaves = hostCPUID.filter { (0x4000_0000...0x4000_00FF).contains($0.function) }
+        // The guest sees Hyper-V's leaves and no KVM signature (else Linux picks the KVM platform).
         var processors: [VirtualProcessor] = []
-        for index in 0..<configuration.cpus {
-            let vcpu = try vm.createVirtualCPU(id: UInt32(index))
+        for (index, vcpu) in vcpus.enumerated() {
             try ProcessorSetup.configure(vcpu, index: index, count: configuration.cpus, hostCPUID: hostCPUID,
-                                         hypervisorLeaves: hypervisorLeaves)
+                                         hypervisorLeaves: hyperV.cpuidLeaves)
             if index == 0 { try ProcessorSetup.enterLongMode(vcpu, entry: entry) }
             processors.append(VirtualProcessor(vcpu: vcpu, dispatcher: dispatcher, control: control))
         }
@@ -78,6 +87,7 @@ public final class Partition: Sendable {
 
     /// Starts every virtual processor's thread.
     public func start() throws(SystemError) {
+        try hyperV.vmbus.start()
         for p in processors { try p.start() }
     }
 
@@ -93,6 +103,7 @@ public final class Partition: Sendable {
     public func waitUntilStopped() -> StopReason {
         while control.stopReason == nil { _ = control.stopped.wait() }
         for p in processors { p.join() }
+        hyperV.vmbus.stop()
         return control.stopReason ?? .stopRequested
     }
 

@@ -62,6 +62,13 @@ static inline int ckvm_ioctl_pointer(int fd, unsigned long request, void *arg) {
     return ioctl(fd, request, arg);
 }
 
+/// The host's time-stamp counter (the guest's, minus KVM's TSC offset, without TSC scaling).
+static inline uint64_t ckvm_rdtsc(void) {
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
 static inline struct kvm_cpuid_entry2 *ckvm_cpuid_entries(struct kvm_cpuid2 *c) { return c->entries; }
 static inline struct kvm_msr_entry *ckvm_msr_entries(struct kvm_msrs *m) { return m->entries; }
 static inline struct kvm_irq_routing_entry *ckvm_routing_entries(struct kvm_irq_routing *r) { return r->entries; }

@@ -1,0 +1,132 @@
+import KeelDevices
+import KeelHyperV
+import KeelKVM
+import KeelPlatform
+import KeelSystem
+import Synchronization
+
+/// The Hyper-V interface of one partition, entirely in user space: the CPUID leaves, the
+/// synthetic MSRs (through KVM's MSR filter, so a host KVM with its own Hyper-V support never
+/// sees them), the hypercall ports of the page Keel writes into the guest, SynIC interrupts as
+/// MSIs, and the VMBus host behind HvPostMessage / HvSignalEvent.
+final class HyperVInterface: MSRHandler, HypercallPortHandler {
+    /// `out` port of the hypercall page's generic path (an exit to user space).
+    static let hypercallPort: UInt8 = 0xE0
+    /// `out` port of the HvSignalEvent fast path (ioeventfd per channel connection id).
+    static let signalEventPort: UInt8 = 0xE4
+    /// Synthetic MSRs that reach user space (KVM_X86_SET_MSR_FILTER denies them to KVM).
+    static let msrRange: ClosedRange<UInt32> = 0x4000_0000...0x4000_01FF
+
+    let configuration: HyperVConfiguration
+    let synic: SynIC
+    let msrs: SyntheticMSRs
+    let vmbus: VMBusHost
+    private let hypercalls: HypercallDispatcher
+    private let log: @Sendable (String) -> Void
+    private let guestLog: RateLimitedLog
+    private let crashed: @Sendable (GuestCrashReport) -> Void
+
+    /// - Parameter crashed: called once per crash report the guest writes to CRASH_CTL.
+    init(vm: KVMVirtualMachine, ram: GuestRAM, vpCount: Int, hostCPUs: Int, time: GuestTimeSource,
+         log: @escaping @Sendable (String) -> Void, crashed: @escaping @Sendable (GuestCrashReport) -> Void) throws {
+        configuration = HyperVConfiguration(
+            vpCount: vpCount, hostLogicalProcessors: hostCPUs, hypercallPort: Self.hypercallPort,
+            signalEventPort: Self.signalEventPort, tscFrequencyHz: time.parameters == nil ? nil : time.tscFrequencyHz,
+            guestTSCAtStart: time.guestTSCAtStart)
+        self.log = log
+        self.crashed = crashed
+        guestLog = RateLimitedLog(sink: log)
+        let synic = SynIC(vpCount: vpCount, memory: ram, queueLimit: configuration.messageQueueLimit)
+        self.synic = synic
+        msrs = SyntheticMSRs(configuration: configuration, memory: ram, synic: synic,
+                             referenceTime: { time.referenceTime() })
+        let injectLog = RateLimitedLog(sink: log)
+        let inject: @Sendable (SynICInterrupt) -> Void = { irq in
+            // Fixed delivery, edge, physical destination = the VP's APIC id (= VP index).
+            do { try vm.signalMSI(address: 0xFEE0_0000 | UInt64(irq.vp) << 12, data: UInt32(irq.vector)) } catch {
+                _ = injectLog.log("SynIC interrupt \(irq.vector) to VP \(irq.vp): \(error)")
+            }
+        }
+        let vmbus = try VMBusHost(vm: vm, memory: ram, synic: synic, vpCount: vpCount,
+                                  signalEventPort: Self.signalEventPort, inject: inject, log: log)
+        self.vmbus = vmbus
+        hypercalls = HypercallDispatcher(memory: ram, postMessage: { vmbus.postMessage($0) },
+                                         signalEvent: { vmbus.signalEvent($0) })
+        self.inject = inject
+    }
+
+    private let inject: @Sendable (SynICInterrupt) -> Void
+
+    /// The hypervisor CPUID leaves (0x40000000–0x4000000A) in Keel's CPUID entry form.
+    var cpuidLeaves: [CpuidEntry] {
+        HyperVCPUID(configuration).leaves.map {
+            CpuidEntry(function: $0.function, index: $0.index, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx)
+        }
+    }
+
+    // MARK: MSRHandler (VP threads)
+
+    func readMSR(_ index: UInt32, processor: UInt32) -> UInt64? {
+        msrs.read(index, vp: Int(processor))
+    }
+
+    func writeMSR(_ index: UInt32, value: UInt64, processor: UInt32) -> Bool {
+        switch msrs.write(index, value: value, vp: Int(processor)) {
+        case .rejected:
+            return false
+        case .accepted:
+            if index == HyperVMSR.guestOSID, value != 0, processor == 0 {
+                log("guest OS: \(GuestOSIdentity(rawValue: value))")
+            }
+            return true
+        case .acceptedWithEffect(let effect):
+            apply(effect)
+            return true
+        }
+    }
+
+    private func apply(_ effect: MSRWriteEffect) {
+        switch effect {
+        case let .hypercallPageInstalled(gpa, written), let .referenceTSCPageInstalled(gpa, written):
+            if !written { _ = guestLog.log("Hyper-V: page at 0x\(String(gpa, radix: 16)) is outside guest memory") }
+        case .guestCrashed(let report):
+            crashed(report)
+        case .synICUpdated(let update):
+            if update.autoEOIRequested {
+                _ = guestLog.log("Hyper-V: VP \(update.vp) asked for auto-EOI on a SINT, which KVM's LAPIC cannot do; "
+                                 + "the guest ignored the deprecate-AEOI hint and will lose interrupts")
+            }
+            for irq in update.interrupts { inject(irq) }
+        }
+    }
+
+    // MARK: HypercallPortHandler (VP threads)
+
+    func portWrite(_ port: UInt16, value: UInt32, on vcpu: KVMVirtualCPU) -> Bool {
+        switch port {
+        case UInt16(Self.hypercallPort):
+            hypercall(on: vcpu)
+            return true
+        case UInt16(Self.signalEventPort):
+            // No ioeventfd matched this connection id; the page already returns success.
+            _ = hypercalls.signalEventPortWrite(connectionID: value, vp: Int(vcpu.id))
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Reads RCX/RDX/R8 and the caller's privilege level, runs the call, and puts the result
+    /// in RAX; KVM completes the OUT (RIP unchanged) on the next entry.
+    private func hypercall(on vcpu: KVMVirtualCPU) {
+        do {
+            var regs = try vcpu.registers()
+            let sregs = try vcpu.specialRegisters()
+            let input = HypercallRegisters(rcx: regs.rcx, rdx: regs.rdx, r8: regs.r8, cpl: UInt8(sregs.cs.selector & 3))
+            regs.rax = hypercalls.execute(input, vp: Int(vcpu.id)).rax
+            try vcpu.setRegisters(regs)
+        } catch {
+            log("hypercall on VP \(vcpu.id): \(error)")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import KeelDevices
+import KeelSystem
+import KeelVMBus
+import Synchronization
+
+/// The VMBus I/O thread: runs every VMBus device (VSP) of the partition. Guest signals arrive
+/// on each open channel's doorbell eventfd, which KVM signals in-kernel (ioeventfd) when the
+/// guest's hypercall page does HvSignalEvent; the loop then drains the channel's ring and
+/// lets the device answer. Devices also get a `tick` at least every 250 ms.
+///
+/// Channel state is behind one mutex, which the VP threads also take to open and close
+/// channels: a close returns only after the loop has stopped touching the rings, so the guest
+/// never gets its GPADL back while the host still writes to it.
+final class VMBusChannelLoop: Sendable {
+    private struct OpenChannel: Sendable {
+        var channel: VMBusChannel
+        let doorbell: EventFD
+        var failureLogged = false
+    }
+
+    private struct State: Sendable {
+        var devices: [UInt32: any VMBusDevice] = [:]
+        var open: [UInt32: OpenChannel] = [:]
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let wake: EventFD
+    private let log: RateLimitedLog
+    private let thread = Mutex<NamedThread?>(nil)
+
+    init(log: RateLimitedLog) throws(SystemError) {
+        wake = try EventFD(nonBlocking: true)
+        self.log = log
+    }
+
+    /// Registers the device behind relid `relid` (before or after the guest connects).
+    func register(_ device: any VMBusDevice, relid: UInt32) {
+        state.withLock { $0.devices[relid] = device }
+    }
+
+    /// The guest opened a channel: the device starts (host-first protocols send at once).
+    func open(_ channel: VMBusChannel, doorbell: EventFD) {
+        let relid = channel.open.relid
+        state.withLock { s in
+            guard var device = s.devices[relid] else { return }
+            var open = OpenChannel(channel: channel, doorbell: doorbell)
+            device.channelOpened(&open.channel)
+            s.devices[relid] = device
+            s.open[relid] = open
+        }
+        wake.signal()
+    }
+
+    /// The channel closed; returns its doorbell (for the caller to detach from KVM) once the
+    /// loop no longer touches the rings.
+    func close(relid: UInt32) -> EventFD? {
+        state.withLock { s in
+            guard let open = s.open.removeValue(forKey: relid) else { return nil }
+            s.devices[relid]?.channelClosed()
+            return open.doorbell
+        }
+    }
+
+    /// The open channel signalled by connection id `connectionID` (slow path: a signal-port
+    /// write that no ioeventfd matched, e.g. on a host without ioeventfd support).
+    func ring(connectionID: UInt32) -> Bool {
+        let doorbell = state.withLock { s in s.open.values.first { $0.channel.open.signalConnectionID == connectionID }?.doorbell }
+        doorbell?.signal()
+        return doorbell != nil
+    }
+
+    /// MODIFYCHANNEL: interrupts for `relid` go to `vp` from now on.
+    func retarget(relid: UInt32, to vp: UInt32) {
+        state.withLock { $0.open[relid]?.channel.retarget(to: vp) }
+    }
+
+    /// Makes the loop run its devices' `tick` now (after a host request such as shutdown).
+    func poke() { wake.signal() }
+
+    func start() throws(SystemError) {
+        let t = try NamedThread(name: "keel-vmbus") { [self] in run() }
+        thread.withLock { $0 = t }
+    }
+
+    func stop() {
+        state.withLock { $0.stopping = true }
+        wake.signal()
+        thread.withLock { $0 }?.join()
+    }
+
+    private func run() {
+        while true {
+            let doorbells = state.withLock { s -> [Int32]? in
+                s.stopping ? nil : s.open.values.map(\.doorbell.rawValue)
+            }
+            guard let doorbells else { return }
+            _ = Poller.waitReadable([wake.rawValue] + doorbells,
+                                    timeoutMilliseconds: VMBusDeviceTiming.tickIntervalMilliseconds)
+            _ = wake.wait()
+            serviceChannels()
+        }
+    }
+
+    /// Drains every open channel, hands the packets to its device, then ticks the device.
+    private func serviceChannels() {
+        state.withLock { s in
+            for relid in s.open.keys.sorted() {
+                guard var open = s.open[relid], var device = s.devices[relid] else { continue }
+                _ = open.doorbell.wait()
+                if open.channel.failure == nil {
+                    for packet in open.channel.receive() { device.packetReceived(packet, on: &open.channel) }
+                    device.tick(&open.channel)
+                }
+                if let failure = open.channel.failure, !open.failureLogged {
+                    open.failureLogged = true
+                    log.log("VMBus channel \(relid) stopped: \(failure)")
+                }
+                s.open[relid] = open
+                s.devices[relid] = device
+            }
+        }
+    }
+}

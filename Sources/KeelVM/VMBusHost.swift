@@ -1,0 +1,140 @@
+import KeelDevices
+import KeelHyperV
+import KeelKVM
+import KeelSystem
+import KeelVMBus
+import Synchronization
+
+/// The root partition's end of VMBus: the channel-management server fed by HvPostMessage, its
+/// replies delivered through the SynIC, and the open channels wired to their devices. Guest
+/// signals for a channel take the in-kernel path: at open, the channel's connection id gets an
+/// ioeventfd on the hypercall page's signal port, so HvSignalEvent wakes the VMBus I/O thread
+/// without a user-space exit.
+final class VMBusHost: Sendable {
+    private let server: Mutex<VMBusServer>
+    private let synic: SynIC
+    private let inject: @Sendable (SynICInterrupt) -> Void
+    private let vm: KVMVirtualMachine
+    private let memory: GuestRAM
+    private let signalEventPort: UInt16
+    private let loop: VMBusChannelLoop
+    private let log: @Sendable (String) -> Void
+    private let guestLog: RateLimitedLog
+
+    init(vm: KVMVirtualMachine, memory: GuestRAM, synic: SynIC, vpCount: Int, signalEventPort: UInt8,
+         inject: @escaping @Sendable (SynICInterrupt) -> Void, log: @escaping @Sendable (String) -> Void) throws {
+        self.vm = vm
+        self.memory = memory
+        self.synic = synic
+        self.inject = inject
+        self.signalEventPort = UInt16(signalEventPort)
+        self.log = log
+        guestLog = RateLimitedLog(sink: log)
+        server = Mutex(VMBusServer(configuration: .init(vpCount: UInt32(vpCount)), memory: memory))
+        loop = try VMBusChannelLoop(log: guestLog)
+    }
+
+    /// Offers `device` on the bus; it is offered when the guest asks for offers.
+    func add(_ device: any VMBusDevice) throws {
+        let (relid, output) = try server.withLock { s in try s.addChannel(device.offer) }
+        loop.register(device, relid: relid)
+        deliver(output)
+    }
+
+    func start() throws(SystemError) { try loop.start() }
+    func stop() { loop.stop() }
+
+    /// Wakes the devices (e.g. after a host request was queued for one of them).
+    func pokeDevices() { loop.poke() }
+
+    // MARK: Hypercall receivers (VP threads)
+
+    /// HvPostMessage: a channel-management message from the guest.
+    func postMessage(_ message: PostedMessage) -> HvStatus {
+        guard message.messageType == SynICMessage.vmbusChannelMessage else {
+            _ = guestLog.log("HvPostMessage with message type \(message.messageType) refused")
+            return .invalidParameter
+        }
+        return server.withLock { s in
+            guard s.acceptsMessages(onConnectionID: message.connectionID) else { return .invalidConnectionID }
+            let output = s.receive(message.payload, connectionID: message.connectionID)
+            apply(output.events)
+            post(output.messages)
+            return .success
+        }
+    }
+
+    /// HvSignalEvent that reached user space (no ioeventfd matched the connection id).
+    func signalEvent(_ request: SignalEventRequest) -> HvStatus {
+        loop.ring(connectionID: request.connectionID) ? .success : .invalidConnectionID
+    }
+
+    // MARK: Server output
+
+    private func deliver(_ output: VMBusServerOutput) {
+        apply(output.events)
+        post(output.messages)
+    }
+
+    private func post(_ messages: [VMBusOutgoingMessage]) {
+        for m in messages {
+            do {
+                let message = try SynICMessage(messageType: VMBusOutgoingMessage.synicMessageType, payload: m.payload)
+                let result = synic.post(message, vp: Int(m.targetVP), sint: Int(m.sint))
+                if let irq = result.interrupt { inject(irq) }
+                if result.disposition == .dropped || result.disposition == .invalidTarget {
+                    _ = guestLog.log("VMBus message \(m.message.type) to VP \(m.targetVP) lost: \(result.disposition)")
+                }
+            } catch {
+                log("VMBus: cannot post \(m.message.type): \(error)")
+            }
+        }
+    }
+
+    private func apply(_ events: [VMBusEvent]) {
+        for event in events {
+            switch event {
+            case let .connected(version, targetVP, _):
+                log("VMBus: guest connected with protocol \(version), messages to VP \(targetVP)")
+            case .unloaded:
+                log("VMBus: guest unloaded VMBus")
+            case let .channelOpened(open):
+                openChannel(open)
+            case let .channelClosed(relid, _):
+                closeChannel(relid: relid)
+            case let .channelRetargeted(relid, vp):
+                loop.retarget(relid: relid, to: vp)
+            case let .diagnostic(d):
+                _ = guestLog.log("VMBus: \(d.message)")
+            case .reset, .gpadlCreated, .gpadlRemoved, .relidReleased, .transportConnectRequest:
+                break
+            }
+        }
+    }
+
+    private func openChannel(_ open: VMBusChannelOpen) {
+        let synic = self.synic, inject = self.inject
+        do {
+            let channel = try VMBusChannel(open: open, memory: memory) { vp, relid in
+                if case .signalled(let irq?) = synic.signalEvent(vp: Int(vp), sint: Int(VMBusServer.defaultSINT), flag: Int(relid)) {
+                    inject(irq)
+                }
+            }
+            let doorbell = try EventFD(nonBlocking: true)
+            try vm.attachPortIOEventFD(doorbell, port: signalEventPort, length: 4, match: UInt64(open.signalConnectionID))
+            loop.open(channel, doorbell: doorbell)
+        } catch {
+            _ = guestLog.log("VMBus channel \(open.relid) cannot start: \(error)")
+        }
+    }
+
+    private func closeChannel(relid: UInt32) {
+        guard let doorbell = loop.close(relid: relid) else { return }
+        let connection = VMBusServer.signalConnectionID(relid: relid)
+        do {
+            try vm.detachPortIOEventFD(doorbell, port: signalEventPort, length: 4, match: UInt64(connection))
+        } catch {
+            log("VMBus channel \(relid): \(error)")
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import KeelSystem
+
+/// The host end of one open channel: its two rings and the way to interrupt the guest. This is
+/// the whole API a VSP sees: `receive` what the guest sent, `send` replies and unsolicited
+/// packets. Signalling follows hyperv-platform.md §6.5 (interrupt mask, empty-to-non-empty,
+/// pending send size). A guest that corrupts its ring breaks only this channel: every later
+/// call does nothing and `failure` says why.
+public struct VMBusChannel: Sendable {
+    /// Interrupts the guest for this channel: set the relid's event flag on the target VP.
+    public typealias GuestSignal = @Sendable (_ targetVP: UInt32, _ relid: UInt32) -> Void
+
+    public private(set) var open: VMBusChannelOpen
+    private var incoming: RingBuffer
+    private var outgoing: RingBuffer
+    private let signalGuest: GuestSignal
+    /// Packets that did not fit the host→guest ring; sent first once the guest makes room.
+    private var backlog: [VMBusPacket] = []
+    /// Upper bound on `backlog`; beyond it packets are dropped (a guest that never reads).
+    public static let backlogLimit = 64
+    public private(set) var droppedPackets = 0
+
+    public init(open: VMBusChannelOpen, memory: any GuestMemory, signalGuest: @escaping GuestSignal) throws(RingBufferError) {
+        self.open = open
+        incoming = try RingBuffer(pageAddresses: open.guestToHostRing, memory: memory)
+        outgoing = try RingBuffer(pageAddresses: open.hostToGuestRing, memory: memory)
+        self.signalGuest = signalGuest
+    }
+
+    /// Why the channel stopped working (a guest-corrupted ring), or nil.
+    public var failure: RingBufferError? { incoming.failure ?? outgoing.failure }
+
+    /// Moves the channel's interrupts to another VP (MODIFYCHANNEL).
+    public mutating func retarget(to vp: UInt32) { open.targetVP = vp }
+
+    /// Drains the guest→host ring: the interrupt mask is held while reading and cleared at the
+    /// end with a re-check, so no guest signal is lost. Also retries the backlog (the guest
+    /// signals when it frees space we asked for).
+    public mutating func receive(limit: Int = 256) -> [VMBusPacket] {
+        flushBacklog()
+        var packets: [VMBusPacket] = []
+        do throws(RingBufferError) {
+            try incoming.setInterruptMask(true)
+            while packets.count < limit {
+                if let result = try incoming.readPacket() {
+                    if result.signalWriter { signalGuest(open.targetVP, open.relid) }
+                    packets.append(result.packet)
+                } else if try !incoming.finishDraining() {
+                    break
+                }
+            }
+        } catch {
+            // The ring latched the failure; the caller sees it in `failure`.
+        }
+        return packets
+    }
+
+    /// Queues `packet` for the guest; returns false if it was dropped (ring broken or the
+    /// backlog full because the guest does not read).
+    @discardableResult
+    public mutating func send(_ packet: VMBusPacket) -> Bool {
+        guard failure == nil else { return false }
+        if !backlog.isEmpty { flushBacklog() }
+        if backlog.isEmpty, write(packet) { return true }
+        guard failure == nil, backlog.count < Self.backlogLimit else {
+            droppedPackets += 1
+            return false
+        }
+        backlog.append(packet)
+        return true
+    }
+
+    /// Number of packets waiting for room in the host→guest ring.
+    public var backlogCount: Int { backlog.count }
+
+    private mutating func flushBacklog() {
+        while let first = backlog.first, write(first) { backlog.removeFirst() }
+    }
+
+    /// One packet onto the ring; false when it does not fit (pending send size is then set).
+    private mutating func write(_ packet: VMBusPacket) -> Bool {
+        do {
+            switch try outgoing.writePacket(packet) {
+            case .written(let signal):
+                if signal { signalGuest(open.targetVP, open.relid) }
+                return true
+            case .full:
+                return false
+            }
+        } catch {
+            return false
+        }
+    }
+}
+
+/// A VMBus device (VSP): the host side of one channel's protocol. The VMBus I/O loop owns the
+/// value and calls it on one thread; it never sees KVM. Time-driven work happens in `tick`,
+/// which the loop calls at least every `VMBusDeviceTiming.tickInterval` and whenever the host
+/// pokes the device (e.g. a shutdown request).
+public protocol VMBusDevice: Sendable {
+    /// What the device offers on the bus.
+    var offer: VMBusChannelOffer { get }
+    /// The guest opened the channel (also after a reconnect); host-first protocols send here.
+    mutating func channelOpened(_ channel: inout VMBusChannel)
+    /// A packet arrived from the guest.
+    mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel)
+    /// Periodic work and host requests.
+    mutating func tick(_ channel: inout VMBusChannel)
+    /// The channel closed (guest close, teardown, rescind, unload or reconnect).
+    mutating func channelClosed()
+}
+
+public enum VMBusDeviceTiming {
+    /// Longest time between two `tick` calls on an open channel.
+    public static let tickIntervalMilliseconds: Int32 = 250
+}
