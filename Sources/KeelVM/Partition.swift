@@ -1,6 +1,7 @@
 import CKVM
 import KeelDevices
 import KeelHyperV
+import KeelIntegrationServices
 import KeelKVM
 import KeelPlatform
 import KeelSystem
@@ -17,6 +18,7 @@ public final class Partition: Sendable {
     let control: RunControl
     let chipset: Chipset
     let hyperV: HyperVInterface
+    let integration: IntegrationServicesHub
 
     /// - Parameters:
     ///   - consoleOutput: receives the bytes the guest writes to COM1.
@@ -58,6 +60,11 @@ public final class Partition: Sendable {
                 log("guest crash report (Hyper-V crash MSRs): " + (report.message ?? report.messageError ?? "no message"))
                 control.requestStop(.guestPanic)
             })
+
+        integration = IntegrationServicesHub(log: log)
+        for kind in IntegrationServiceKind.allCases {
+            try hyperV.vmbus.add(IntegrationServiceDevice(kind, hub: integration, clock: { time.integrationClock() }))
+        }
 
         let entry = try BootLoader.load(configuration: configuration, layout: layout, ram: ram,
                                         extraDSDT: chipset.dsdtDevices + ACPIDevices.vmbus())
@@ -114,6 +121,17 @@ public final class Partition: Sendable {
     public func resume() { control.resume() }
     /// How many virtual processors are parked by `pause` right now.
     public var pausedProcessors: Int { control.parkedCount }
+
+    /// Asks the guest to power off or reboot through the shutdown integration service. False
+    /// when the guest has not connected that service (the caller forces the stop instead).
+    public func requestGuestShutdown(reboot: Bool = false) -> Bool {
+        guard integration.requestShutdown(reboot ? .reboot : .powerOff) else { return false }
+        hyperV.vmbus.pokeDevices()
+        return true
+    }
+
+    /// Heartbeat and negotiated integration services, as the guest last reported them.
+    public var guestIntegrationState: GuestIntegrationState { integration.state }
 
     /// Queues console input for the guest's COM1; returns how many bytes were accepted.
     public func sendConsoleInput(_ bytes: some Collection<UInt8>) -> Int { chipset.serial.enqueueInput(bytes) }
