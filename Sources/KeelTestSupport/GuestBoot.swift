@@ -32,6 +32,8 @@ public struct GuestBoot: Sendable {
     public var cpus: Int = 1
     /// Shell script the agent runs after its report (`keel.script=`).
     public var script: String?
+    /// Extra `keel run` options (ignored under QEMU).
+    public var keelOptions: [String] = []
 
     public init(image: GuestImage) {
         kernel = image.kernel
@@ -61,7 +63,7 @@ public struct GuestBoot: Sendable {
             var args = [TestEnvironment.path(".build/release/keel"), "run", "--kernel", kernel, "--initrd", initrd,
                         "--cmdline", fullCommandLine, "--memory", "\(memoryMiB)", "--cpus", "\(cpus)"]
             for disk in disks { args += ["--disk", disk] }
-            return args
+            return args + keelOptions
         }
     }
 }
@@ -74,9 +76,12 @@ public struct GuestBootError: Error, CustomStringConvertible {
 /// Boots `boot` under `vmm`, collects the console until the VMM exits, and returns the parsed
 /// report. The VMM is killed (by PID, SIGKILL) when `timeout` passes; it never outlives the call.
 /// `typeAfter` sends text to the guest console once a console line contains the trigger (for
-/// example the agent's `KEEL-GUEST ready`), as a person typing at the prompt would.
+/// example the agent's `KEEL-GUEST ready`), as a person typing at the prompt would;
+/// `signalAfter` sends a signal to the VMM process the same way (e.g. SIGTERM for a host-
+/// initiated shutdown).
 public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .seconds(240),
-                      typeAfter: (trigger: String, text: String)? = nil) async throws -> GuestReport {
+                      typeAfter: (trigger: String, text: String)? = nil,
+                      signalAfter: (trigger: String, signal: Int32)? = nil) async throws -> GuestReport {
     let started = ContinuousClock.now
     let child: ChildProcess
     do { child = try ChildProcess(arguments: boot.arguments(for: vmm)) } catch {
@@ -97,6 +102,7 @@ public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .se
 
     var report = GuestReport()
     var typed = false
+    var signalled = false
     var pending: [UInt8] = []
     while true {
         guard let chunk = try? child.output.read(maxCount: 4096), !chunk.isEmpty else { break }
@@ -104,13 +110,18 @@ public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .se
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: pending[..<newline], as: UTF8.self)
             pending.removeSubrange(...newline)
-            if report.consume(line: line), report.secondsToReady == nil, line.contains(GuestReport.prefix + "ready") {
+            if report.consume(line: line, hostTime: Double(HostClock.realtimeNanoseconds()) / 1e9),
+               report.secondsToReady == nil, line.contains(GuestReport.prefix + "ready") {
                 let elapsed = ContinuousClock.now - started
                 report.secondsToReady = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             }
             if let typeAfter, !typed, line.contains(typeAfter.trigger) {
                 typed = true
                 try? child.input.writeAll(Array(typeAfter.text.utf8))
+            }
+            if let signalAfter, !signalled, line.contains(signalAfter.trigger) {
+                signalled = true
+                child.send(signal: signalAfter.signal)
             }
         }
     }

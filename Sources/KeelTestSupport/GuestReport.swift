@@ -14,6 +14,9 @@ public struct GuestReport: Sendable {
     public var secondsToReady: Double?
     /// Whether the harness had to kill the VMM because the guest did not finish in time.
     public var timedOut = false
+    /// Host wall-clock time (UNIX seconds) when each report key last arrived, to compare a
+    /// guest-reported time with the host's.
+    public var hostTimeAtKey: [String: Double] = [:]
 
     public static let prefix = "KEEL-GUEST "
 
@@ -21,14 +24,16 @@ public struct GuestReport: Sendable {
 
     /// Feeds one console line; returns true when it was a report line.
     @discardableResult
-    public mutating func consume(line rawLine: String) -> Bool {
+    public mutating func consume(line rawLine: String, hostTime: Double? = nil) -> Bool {
         let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : rawLine
         consoleLines.append(line)
         // The prefix may follow kernel output on the same line when the console interleaves.
         guard let range = line.range(of: Self.prefix) else { return false }
         for token in line[range.upperBound...].split(separator: " ", omittingEmptySubsequences: true) {
             if let eq = token.firstIndex(of: "=") {
-                values[String(token[..<eq])] = String(token[token.index(after: eq)...])
+                let key = String(token[..<eq])
+                values[key] = String(token[token.index(after: eq)...])
+                if let hostTime { hostTimeAtKey[key] = hostTime }
             } else {
                 flags.insert(String(token))
             }
@@ -37,6 +42,7 @@ public struct GuestReport: Sendable {
     }
 
     public func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
+    public func double(_ key: String) -> Double? { values[key].flatMap { Double($0) } }
 
     /// A comma-separated list value; `none` and absent are empty.
     public func list(_ key: String) -> [String] {

@@ -23,7 +23,7 @@ struct Chipset: Sendable {
     /// DSDT device nodes describing chipset devices Linux cannot find by legacy probing.
     let dsdtDevices: [UInt8]
 
-    init(vm: KVMVirtualMachine, consoleOutput: @escaping @Sendable (UInt8) -> Void,
+    init(vm: KVMVirtualMachine, rtcOffsetSeconds: Int64, consoleOutput: @escaping @Sendable (UInt8) -> Void,
          log: @escaping @Sendable (String) -> Void, systemEvent: @escaping SystemEventSink,
          panic: @escaping @Sendable (UInt32) -> Void) throws {
         let guestLog = RateLimitedLog(sink: log)
@@ -37,7 +37,7 @@ struct Chipset: Sendable {
         try ports.insert(base: 0x3F8, length: 8, device: serial)
         try ports.insert(base: 0x60, length: 1, device: i8042.dataPort)
         try ports.insert(base: 0x64, length: 1, device: i8042.commandPort)
-        try ports.insert(base: 0x70, length: 2, device: CMOSClock())
+        try ports.insert(base: 0x70, length: 2, device: CMOSClock(clock: { CMOSClock.systemTime() &+ rtcOffsetSeconds }))
         // The host bridge's range covers 0xCF9, the reset control register.
         try ports.insert(base: 0xCF8, length: 8, device: PCIHostBridge(resetControl: ResetControl(events: systemEvent)))
         try ports.insert(base: UInt64(ACPIPlatform.pm1EventPort), length: UInt64(ACPIPlatform.pm1EventLength), device: power.eventBlock)

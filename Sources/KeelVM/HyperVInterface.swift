@@ -21,7 +21,7 @@ final class HyperVInterface: MSRHandler, HypercallPortHandler {
     let synic: SynIC
     let msrs: SyntheticMSRs
     let vmbus: VMBusHost
-    private let hypercalls: HypercallDispatcher
+    private let ports: HypercallPorts
     private let log: @Sendable (String) -> Void
     private let guestLog: RateLimitedLog
     private let crashed: @Sendable (GuestCrashReport) -> Void
@@ -50,8 +50,10 @@ final class HyperVInterface: MSRHandler, HypercallPortHandler {
         let vmbus = try VMBusHost(vm: vm, memory: ram, synic: synic, vpCount: vpCount,
                                   signalEventPort: Self.signalEventPort, inject: inject, log: log)
         self.vmbus = vmbus
-        hypercalls = HypercallDispatcher(memory: ram, postMessage: { vmbus.postMessage($0) },
-                                         signalEvent: { vmbus.signalEvent($0) })
+        let hypercalls = HypercallDispatcher(memory: ram, postMessage: { vmbus.postMessage($0) },
+                                             signalEvent: { vmbus.signalEvent($0) })
+        ports = HypercallPorts(dispatcher: hypercalls, hypercallPort: Self.hypercallPort,
+                               signalEventPort: Self.signalEventPort, log: log)
         self.inject = inject
     }
 
@@ -103,30 +105,6 @@ final class HyperVInterface: MSRHandler, HypercallPortHandler {
     // MARK: HypercallPortHandler (VP threads)
 
     func portWrite(_ port: UInt16, value: UInt32, on vcpu: KVMVirtualCPU) -> Bool {
-        switch port {
-        case UInt16(Self.hypercallPort):
-            hypercall(on: vcpu)
-            return true
-        case UInt16(Self.signalEventPort):
-            // No ioeventfd matched this connection id; the page already returns success.
-            _ = hypercalls.signalEventPortWrite(connectionID: value, vp: Int(vcpu.id))
-            return true
-        default:
-            return false
-        }
-    }
-
-    /// Reads RCX/RDX/R8 and the caller's privilege level, runs the call, and puts the result
-    /// in RAX; KVM completes the OUT (RIP unchanged) on the next entry.
-    private func hypercall(on vcpu: KVMVirtualCPU) {
-        do {
-            var regs = try vcpu.registers()
-            let sregs = try vcpu.specialRegisters()
-            let input = HypercallRegisters(rcx: regs.rcx, rdx: regs.rdx, r8: regs.r8, cpl: UInt8(sregs.cs.selector & 3))
-            regs.rax = hypercalls.execute(input, vp: Int(vcpu.id)).rax
-            try vcpu.setRegisters(regs)
-        } catch {
-            log("hypercall on VP \(vcpu.id): \(error)")
-        }
+        ports.portWrite(port, value: value, on: vcpu)
     }
 }

@@ -45,7 +45,7 @@ public final class Partition: Sendable {
         let processorsBox = ProcessorList()
         let control = try RunControl(kickAll: { processorsBox.kickAll() })
         self.control = control
-        chipset = try Chipset(vm: vm, consoleOutput: consoleOutput, log: log,
+        chipset = try Chipset(vm: vm, rtcOffsetSeconds: configuration.rtcOffsetSeconds, consoleOutput: consoleOutput, log: log,
                               systemEvent: { event in
                                   control.requestStop(event == .powerOff ? .powerOff : .reset)
                               },

@@ -9,8 +9,13 @@ public struct VMConfiguration: Sendable, Equatable {
     public var commandLine: String
     public var memoryMiB: Int
     public var cpus: Int
+    /// Seconds added to the host's time in the guest's real-time clock (CMOS), like QEMU's
+    /// `-rtc base=`: a guest can start with a wrong clock that time sync must correct.
+    public var rtcOffsetSeconds: Int64 = 0
 
     public static let maximumCPUs = 64
+    /// Largest RTC offset accepted: about a century either way.
+    public static let maximumRTCOffsetSeconds: Int64 = 100 * 366 * 86_400
 
     public init(kernelPath: String, initrdPath: String? = nil, commandLine: String = "console=ttyS0",
                 memoryMiB: Int = 512, cpus: Int = 1) {
@@ -36,6 +41,9 @@ public struct VMConfiguration: Sendable, Equatable {
         }
         guard (1...Self.maximumCPUs).contains(cpus) else {
             throw ConfigurationError("--cpus \(cpus): must be between 1 and \(Self.maximumCPUs)")
+        }
+        guard abs(rtcOffsetSeconds) <= Self.maximumRTCOffsetSeconds else {
+            throw ConfigurationError("--rtc-offset \(rtcOffsetSeconds): must be within ±\(Self.maximumRTCOffsetSeconds) seconds")
         }
         try Self.checkReadableFile(kernelPath, option: "--kernel")
         if let initrdPath { try Self.checkReadableFile(initrdPath, option: "--initrd") }

@@ -21,22 +21,22 @@ enum KeelWorker {
             Terminal.writeError("usage: keel-worker run --kernel PATH ... (see keel-worker run --help)\n")
             exit(ExitStatus.invalidInput.rawValue)
         }
-        let configuration: VMConfiguration
+        let options: RunOptions.Parsed
         do {
             guard let parsed = try RunOptions.parse(Array(arguments.dropFirst())) else {
                 print(RunOptions.help, terminator: "")
                 exit(0)
             }
-            configuration = parsed
+            options = parsed
         } catch {
             Terminal.writeError("keel: error: \(error)\n")
             exit(ExitStatus.invalidInput.rawValue)
         }
-        exit(run(configuration))
+        exit(run(options.configuration, shutdownTimeoutSeconds: options.shutdownTimeoutSeconds))
     }
 
     /// Runs the VM to its end and returns the process exit status.
-    static func run(_ configuration: VMConfiguration) -> Int32 {
+    static func run(_ configuration: VMConfiguration, shutdownTimeoutSeconds: Int) -> Int32 {
         let log: @Sendable (String) -> Void = { Terminal.writeError("keel: \($0)\r\n") }
         let partition: Partition
         do {
@@ -50,7 +50,7 @@ enum KeelWorker {
         }
 
         let stopSignal: StopSignals
-        do { stopSignal = try StopSignals(partition: partition) } catch {
+        do { stopSignal = try StopSignals(partition: partition, shutdownTimeoutSeconds: shutdownTimeoutSeconds, log: log) } catch {
             Terminal.writeError("keel: error: cannot start the signal thread: \(error)\n")
             return ExitStatus.hostError.rawValue
         }

@@ -5,6 +5,7 @@ import KeelVM
 enum RunOptions {
     static let help = """
     USAGE: keel-worker run --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MIB] [--cpus N]
+                           [--shutdown-timeout SECONDS] [--rtc-offset SECONDS]
 
     Boots a Linux kernel (bzImage) with the serial console on stdin/stdout.
 
@@ -14,18 +15,36 @@ enum RunOptions {
       --cmdline STR    kernel command line (default: console=ttyS0)
       --memory MIB     guest memory in MiB (default: 512)
       --cpus N         virtual processors (default: 1)
+      --shutdown-timeout SECONDS
+                       on SIGTERM, how long the guest may take to shut down after Keel
+                       asks it to (through the Hyper-V shutdown service) before Keel
+                       powers it off (default: 30; 0 = power off at once)
+      --rtc-offset SECONDS
+                       start the guest's real-time clock this far from the host's time
+                       (negative = behind; default: 0)
       -h, --help       this help
 
     Exit status: 0 guest powered off, 1 host error, 2 invalid input, 3 guest reset (reboot),
     4 guest crashed (triple fault, KVM internal error, kernel panic), 130/143 stopped by
-    SIGINT/SIGTERM. On an interactive terminal, Ctrl-A x stops the VM.
+    SIGINT/SIGTERM. SIGINT stops the VM at once. SIGTERM first asks the guest to shut down
+    (status 0 if it powers off in time, 143 if Keel had to force it); a second SIGTERM
+    forces it. On an interactive terminal, Ctrl-A x stops the VM.
 
     """
 
+    /// What the worker runs: the VM and how to stop it.
+    struct Parsed {
+        var configuration: VMConfiguration
+        var shutdownTimeoutSeconds = 30
+    }
+
+    static let maximumShutdownTimeoutSeconds = 86_400
+
     /// The configuration the arguments describe, or nil when help was asked for.
-    static func parse(_ arguments: [String]) throws(ConfigurationError) -> VMConfiguration? {
+    static func parse(_ arguments: [String]) throws(ConfigurationError) -> Parsed? {
         var kernel: String?
         var configuration = VMConfiguration(kernelPath: "")
+        var shutdownTimeout = 30
         var rest = arguments[...]
         while let option = rest.popFirst() {
             if option == "-h" || option == "--help" { return nil }
@@ -38,12 +57,18 @@ enum RunOptions {
             case "--cmdline": configuration.commandLine = value
             case "--memory": configuration.memoryMiB = try integer(value, option)
             case "--cpus": configuration.cpus = try integer(value, option)
+            case "--rtc-offset": configuration.rtcOffsetSeconds = Int64(try integer(value, option))
+            case "--shutdown-timeout":
+                shutdownTimeout = try integer(value, option)
+                guard (0...maximumShutdownTimeoutSeconds).contains(shutdownTimeout) else {
+                    throw ConfigurationError("--shutdown-timeout \(value): must be between 0 and \(maximumShutdownTimeoutSeconds) seconds")
+                }
             default: throw ConfigurationError("unknown option '\(option)' (see --help)")
             }
         }
         guard let kernel else { throw ConfigurationError("--kernel is required") }
         configuration.kernelPath = kernel
-        return configuration
+        return Parsed(configuration: configuration, shutdownTimeoutSeconds: shutdownTimeout)
     }
 
     static func integer(_ text: String, _ option: String) throws(ConfigurationError) -> Int {

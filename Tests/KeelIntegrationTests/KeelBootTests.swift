@@ -1,5 +1,8 @@
 import Testing
 import KeelTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `keel run` boots the stock Debian kernels inside the rig; assertions are on what the guest
 /// agent reports and on `keel run`'s exit status.
@@ -8,15 +11,28 @@ import KeelTestSupport
 struct KeelBootTests {
     // One test per kernel rather than a parameterized test: guests inside the rig must boot one
     // at a time, and parameterized cases may run concurrently.
-    @Test func keelBootsLinux61WithTwoCPUs() async throws { try await bootsWithTwoCPUs(.linux61) }
-    @Test func keelBootsLinux612WithTwoCPUs() async throws { try await bootsWithTwoCPUs(.linux612) }
+    @Test func keelBootsLinux61AsHyperVGuestWithTwoCPUs() async throws { try await bootsAsHyperVGuest(.linux61) }
+    @Test func keelBootsLinux612AsHyperVGuestWithTwoCPUs() async throws { try await bootsAsHyperVGuest(.linux612) }
 
-    func bootsWithTwoCPUs(_ version: GuestImage.Version) async throws {
+    /// The guest starts with its RTC 400 days behind; time sync must correct it.
+    static let rtcOffset = -400 * 86_400
+
+    /// Boots with two vCPUs and a wrong RTC, and checks the whole Hyper-V bring-up from the
+    /// guest's side: detection, VMBus version, offered devices, hv_utils bound to heartbeat,
+    /// shutdown and time sync, and the clock set by time sync.
+    func bootsAsHyperVGuest(_ version: GuestImage.Version) async throws {
         let image = GuestImage(version)
         var boot = GuestBoot(image: image)
         boot.memoryMiB = 384
         boot.cpus = 2
-        boot.script = "echo script-ran-$((6*7)); dmesg | grep ttyS0"
+        boot.keelOptions = ["--rtc-offset", "\(Self.rtcOffset)"]
+        boot.script = """
+            echo script-ran-$((6*7)); dmesg | grep ttyS0
+            dmesg | grep -E 'Hypervisor detected|Vmbus version|IC version'
+            for d in /sys/bus/vmbus/devices/*; do echo "vmbus-device $(cat $d/class_id) $(basename $(readlink $d/driver))"; done
+            # print the time right after a second boundary, so the integer is exact to a few ms
+            s=$(date +%s); while [ "$(date +%s)" = "$s" ]; do :; done; echo "KEEL-GUEST time=$(date +%s)"
+            """
         let report = try await bootGuest(boot, under: .keel, timeout: .seconds(300))
         #expect(!report.timedOut, "guest did not power off in time:\n\(report.tail)")
         #expect(report.exitStatus == 0, "\(report.tail)")
@@ -29,6 +45,51 @@ struct KeelBootTests {
         // Linux found our 16550A (type 4 = PORT_16550A) and used it as console both ways.
         #expect(!report.lines(containing: "ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A").isEmpty,
                 "\(report.tail)")
+
+        // Hyper-V detected (no KVM signature), the TSC page is the clock, VMBus 5.3 connected.
+        #expect(report.values["hypervisor"] == "Microsoft_Hyper-V", "\(report.tail)")
+        #expect(report.values["clocksource"] == "hyperv_clocksource_tsc_page", "\(report.tail)")
+        #expect(!report.lines(containing: "Hypervisor detected: Microsoft Hyper-V").isEmpty, "\(report.tail)")
+        #expect(!report.lines(containing: "hv_vmbus: Vmbus version:5.3").isEmpty, "\(report.tail)")
+        // The three integration services are offered, bound to hv_utils and negotiated.
+        let classes = ["57164f39-9115-4e78-ab55-382f3bd5422d", "0e0b6031-5213-4934-818b-38d90ced39db",
+                       "9527e630-d0ae-497b-adce-e80ab0175caf"]
+        #expect(report.list("vmbus_devices").sorted() == classes.sorted(), "\(report.tail)")
+        for id in classes {
+            #expect(!report.lines(containing: "vmbus-device {\(id)} hv_utils").isEmpty, "\(id) not bound:\n\(report.tail)")
+        }
+        for line in ["Heartbeat IC version 3.0", "Shutdown IC version 3.2", "TimeSync IC version 4.0"] {
+            #expect(!report.lines(containing: "hv_utils: \(line)").isEmpty, "missing '\(line)':\n\(report.tail)")
+        }
+        #expect(!report.lines(containing: "guest heartbeat: healthy").isEmpty, "\(report.tail)")
+        // Time sync moved the clock 400 days forward, to within a second of the host's.
+        let guestTime = try #require(report.double("time"), "\(report.tail)")
+        let hostTime = try #require(report.hostTimeAtKey["time"])
+        #expect(abs(guestTime - hostTime) < 1.0, "guest clock \(guestTime), host \(hostTime)")
+    }
+
+    @Test func hostInitiatedShutdownOfLinux61() async throws { try await shutsDownOnSIGTERM(.linux61) }
+    @Test func hostInitiatedShutdownOfLinux612() async throws { try await shutsDownOnSIGTERM(.linux612) }
+
+    /// SIGTERM to `keel run` asks the guest to shut down through the Hyper-V shutdown service;
+    /// the guest powers off cleanly (its init ran the orderly shutdown) and Keel exits with 0.
+    func shutsDownOnSIGTERM(_ version: GuestImage.Version) async throws {
+        var boot = GuestBoot(image: GuestImage(version))
+        boot.keelOptions = ["--shutdown-timeout", "60"]
+        boot.script = """
+            while [ "$(ls /sys/bus/vmbus/drivers/hv_utils | grep -c -- -)" -lt 3 ]; do sleep 0.2; done
+            sleep 1
+            echo "KEEL-GUEST waiting_for_shutdown"
+            while true; do sleep 1; done
+            """
+        let report = try await bootGuest(boot, under: .keel, timeout: .seconds(300),
+                                         signalAfter: ("KEEL-GUEST waiting_for_shutdown", SIGTERM))
+        #expect(!report.timedOut, "\(report.tail)")
+        #expect(report.exitStatus == 0, "\(report.tail)")
+        #expect(!report.lines(containing: "asking the guest to shut down").isEmpty, "\(report.tail)")
+        #expect(!report.lines(containing: "guest accepted the shutdown request").isEmpty, "\(report.tail)")
+        // The guest's init got the orderly power-off from the kernel (not a forced stop).
+        #expect(report.values["shutdown"] == "poweroff", "\(report.tail)")
     }
 
     @Test func commandTypedOnStdinReachesTheGuestShell() async throws {

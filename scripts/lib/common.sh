@@ -224,7 +224,8 @@ keel_cpio_build() {
 }
 
 # keel_busybox_tree DIR BUSYBOX: install a static busybox as DIR/bin/busybox with
-# one symlink per applet in DIR/bin (so no --install is needed at boot).
+# one symlink per applet in DIR/bin (so no --install is needed at boot), and the
+# /sbin/poweroff and /sbin/reboot the kernel runs for an orderly shutdown request.
 keel_busybox_tree() {
   local dir=$1 bb=$2 a
   mkdir -p "$dir/bin" "$dir/sbin" "$dir/proc" "$dir/sys" "$dir/dev" "$dir/tmp" "$dir/run" \
@@ -234,4 +235,5 @@ keel_busybox_tree() {
   for a in $("$dir/bin/busybox" --list); do
     [ "$a" = busybox ] || [ -e "$dir/bin/$a" ] || ln -s busybox "$dir/bin/$a"
   done
+  for a in poweroff reboot halt; do ln -sf ../bin/busybox "$dir/sbin/$a"; done
 }

@@ -19,9 +19,18 @@ finish() {
     sync
     [ -n "${KEEL_ROOT:-}" ] && mount -o remount,ro / 2>/dev/null
     sleep 0.3   # let the UART drain before the power goes
-    poweroff -f
+    if [ -n "${KEEL_REBOOT:-}" ]; then reboot -f; else poweroff -f; fi
     sleep 5
 }
+
+# An orderly shutdown the kernel starts (Hyper-V shutdown service, ACPI power button) runs
+# /sbin/poweroff or /sbin/reboot, which signal PID 1 the way busybox init expects. Traps run
+# between commands: scripts that wait should sleep in short steps.
+if [ $$ -eq 1 ]; then
+    trap 'say shutdown=poweroff; finish' USR2
+    trap 'say shutdown=halt; finish' USR1
+    trap 'say shutdown=reboot; KEEL_REBOOT=1; finish' TERM
+fi
 
 # ---- basic mounts (already there when we came through switch_root)
 [ -d /proc/self ] || mount -t proc proc /proc
@@ -137,7 +146,9 @@ say "ready uptime=$up"
 script=$(opt keel.script || true)
 if [ -n "$script" ]; then
     if echo "$script" | base64 -d > /tmp/keel-script.sh 2>/dev/null; then
-        sh /tmp/keel-script.sh
+        # in the background, so a shutdown trap runs while the script still works
+        sh /tmp/keel-script.sh <&0 &
+        wait $!
         rc=$?
     else
         echo "keel-guest: keel.script is not valid base64"
