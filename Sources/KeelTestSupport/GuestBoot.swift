@@ -78,10 +78,11 @@ public struct GuestBootError: Error, CustomStringConvertible {
 /// `typeAfter` sends text to the guest console once a console line contains the trigger (for
 /// example the agent's `KEEL-GUEST ready`), as a person typing at the prompt would;
 /// `signalAfter` sends a signal to the VMM process the same way (e.g. SIGTERM for a host-
-/// initiated shutdown).
+/// initiated shutdown). For each text in `watch`, the report notes when it first appeared.
 public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .seconds(240),
                       typeAfter: (trigger: String, text: String)? = nil,
-                      signalAfter: (trigger: String, signal: Int32)? = nil) async throws -> GuestReport {
+                      signalAfter: (trigger: String, signal: Int32)? = nil,
+                      watch: [String] = []) async throws -> GuestReport {
     let started = ContinuousClock.now
     let child: ChildProcess
     do { child = try ChildProcess(arguments: boot.arguments(for: vmm)) } catch {
@@ -110,10 +111,14 @@ public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .se
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: pending[..<newline], as: UTF8.self)
             pending.removeSubrange(...newline)
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             if report.consume(line: line, hostTime: Double(HostClock.realtimeNanoseconds()) / 1e9),
                report.secondsToReady == nil, line.contains(GuestReport.prefix + "ready") {
-                let elapsed = ContinuousClock.now - started
-                report.secondsToReady = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                report.secondsToReady = seconds
+            }
+            for text in watch where report.secondsToLine[text] == nil && line.contains(text) {
+                report.secondsToLine[text] = seconds
             }
             if let typeAfter, !typed, line.contains(typeAfter.trigger) {
                 typed = true

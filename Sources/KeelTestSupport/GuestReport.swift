@@ -14,6 +14,9 @@ public struct GuestReport: Sendable {
     public var secondsToReady: Double?
     /// Whether the harness had to kill the VMM because the guest did not finish in time.
     public var timedOut = false
+    /// Seconds from starting the VMM to the first console line containing each watched text
+    /// (see `bootGuest(watch:)`).
+    public var secondsToLine: [String: Double] = [:]
     /// Host wall-clock time (UNIX seconds) when each report key last arrived, to compare a
     /// guest-reported time with the host's.
     public var hostTimeAtKey: [String: Double] = [:]

@@ -6,6 +6,9 @@ import KeelKVM
 import KeelPlatform
 import KeelSystem
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A child partition: one KVM VM with its RAM, chipset devices, firmware tables and virtual
 /// processors, built from a `VMConfiguration` (the VID's job in Hyper-V terms). `start` launches
@@ -45,11 +48,12 @@ public final class Partition: Sendable {
         let processorsBox = ProcessorList()
         let control = try RunControl(kickAll: { processorsBox.kickAll() })
         self.control = control
+        let panicGrace = PanicGrace(control: control)
         chipset = try Chipset(vm: vm, rtcOffsetSeconds: configuration.rtcOffsetSeconds, consoleOutput: consoleOutput, log: log,
                               systemEvent: { event in
                                   control.requestStop(event == .powerOff ? .powerOff : .reset)
                               },
-                              panic: { _ in control.requestStop(.guestPanic) })
+                              panic: { _ in panicGrace.panicNotified() })
 
         let vm = self.vm
         let vcpus = try (0..<configuration.cpus).map { try vm.createVirtualCPU(id: UInt32($0)) }
@@ -57,7 +61,9 @@ public final class Partition: Sendable {
         hyperV = try HyperVInterface(
             vm: vm, ram: self.ram, vpCount: configuration.cpus, hostCPUs: Host.onlineProcessors, time: time, log: log,
             crashed: { report in
-                log("guest crash report (Hyper-V crash MSRs): " + (report.message ?? report.messageError ?? "no message"))
+                // The message is the tail of the guest's kernel log; its last lines say why.
+                let lines = (report.message ?? report.messageError ?? "no message").split(separator: "\n").suffix(8)
+                log("guest crash report (Hyper-V crash MSRs), last lines: " + lines.joined(separator: " | "))
                 control.requestStop(.guestPanic)
             })
 
@@ -143,6 +149,30 @@ private final class ProcessorList: Sendable {
     private let list = Mutex<[VirtualProcessor]>([])
     func set(_ processors: [VirtualProcessor]) { list.withLock { $0 = processors } }
     func kickAll() { for p in list.withLock({ $0 }) { p.kick() } }
+}
+
+/// pvpanic fires from Linux's panic notifiers, before the guest writes its panic text to the
+/// Hyper-V crash MSRs (from kmsg_dump): the stop waits up to `grace` for that report, which
+/// stops the partition itself.
+private final class PanicGrace: Sendable {
+    static let grace: UInt32 = 1_500_000   // microseconds
+    private let control: RunControl
+    private let started = Mutex(false)
+
+    init(control: RunControl) { self.control = control }
+
+    func panicNotified() {
+        guard started.withLock({ s in defer { s = true }; return !s }) else { return }
+        let control = self.control
+        do {
+            _ = try NamedThread(name: "keel-panic") {
+                usleep(Self.grace)
+                control.requestStop(.guestPanic)
+            }
+        } catch {
+            control.requestStop(.guestPanic)
+        }
+    }
 }
 
 private func describe(_ a: UnclaimedAccess) -> String {
