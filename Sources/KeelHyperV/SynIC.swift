@@ -87,6 +87,14 @@ public final class SynIC: Sendable {
         return box.state.withLock { $0.deliverAll(vp: vp, memory: memory) }
     }
 
+    /// Drops messages still queued for SINT `sint` on every VP, e.g. VMBus replies from before
+    /// the guest reconnected (they would confuse the new connection). A message already in a
+    /// slot stays: the guest owns it.
+    public func discardQueuedMessages(sint: Int) {
+        guard (0..<SynICLayout.sintCount).contains(sint) else { return }
+        for vp in vps { vp.state.withLock { $0.discardQueue(sint: sint) } }
+    }
+
     /// Registers and queue counters of `vp`.
     public func registers(vp: Int) -> SynICRegisters? {
         box(vp)?.state.withLock { $0.registers }

@@ -71,6 +71,12 @@ struct SynICVPState: Sendable {
         return .signalled(registers.interruptVector(sint: sint).map { SynICInterrupt(vp: vp, vector: $0) })
     }
 
+    /// Drops the messages still queued for SINT `sint`.
+    mutating func discardQueue(sint: Int) {
+        queues[sint] = []
+        registers.queuedMessages[sint] = 0
+    }
+
     /// Drops all queued messages and resets the registers (VP reset / reboot).
     mutating func reset() {
         self = SynICVPState()

@@ -57,6 +57,33 @@ public final class KVMVirtualMachine: Sendable {
         try checkIoctl(ckvm_ioctl_pointer(fd, KVM_SIGNAL_MSI, &msi), "KVM_SIGNAL_MSI")
     }
 
+    /// Replaces the VM's GSI routing table (`KVM_SET_GSI_ROUTING`). The table must repeat the
+    /// chipset routes (`KVMInterruptRoute.defaultChipset`) or the PIC/IO-APIC lines stop working.
+    public func setInterruptRouting(_ routes: [KVMInterruptRoute]) throws(SystemError) {
+        let bytes = MemoryLayout<kvm_irq_routing>.size + routes.count * MemoryLayout<kvm_irq_routing_entry>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 8)
+        defer { raw.deallocate() }
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        let table = raw.assumingMemoryBound(to: kvm_irq_routing.self)
+        table.pointee.nr = UInt32(routes.count)
+        let entries = ckvm_routing_entries(table)!
+        for (i, route) in routes.enumerated() {
+            entries[i].gsi = route.gsi
+            switch route.target {
+            case let .irqchip(chip, pin):
+                entries[i].type = UInt32(KVM_IRQ_ROUTING_IRQCHIP)
+                entries[i].u.irqchip.irqchip = chip
+                entries[i].u.irqchip.pin = pin
+            case let .msi(address, data):
+                entries[i].type = UInt32(KVM_IRQ_ROUTING_MSI)
+                entries[i].u.msi.address_lo = UInt32(truncatingIfNeeded: address)
+                entries[i].u.msi.address_hi = UInt32(truncatingIfNeeded: address >> 32)
+                entries[i].u.msi.data = data
+            }
+        }
+        try checkIoctl(ckvm_ioctl_pointer(fd, KVM_SET_GSI_ROUTING, raw), "KVM_SET_GSI_ROUTING")
+    }
+
     /// Lets a write to `eventFD` raise interrupt line `gsi` without a VM exit or ioctl.
     public func attachIRQFD(_ eventFD: EventFD, gsi: UInt32) throws(SystemError) {
         var irqfd = kvm_irqfd()
@@ -129,4 +156,32 @@ public final class KVMVirtualMachine: Sendable {
         try checkIoctl(vcpuFD, "KVM_CREATE_VCPU \(id)")
         return try KVMVirtualCPU(id: id, descriptor: OwnedDescriptor(adopting: vcpuFD), mmapSize: system.vcpuMmapSize)
     }
+}
+
+/// One GSI routing entry: a PIC/IO-APIC pin or an MSI.
+public struct KVMInterruptRoute: Sendable, Equatable {
+    public enum Target: Sendable, Equatable {
+        /// chip 0 = PIC master, 1 = PIC slave, 2 = IO-APIC.
+        case irqchip(chip: UInt32, pin: UInt32)
+        case msi(address: UInt64, data: UInt32)
+    }
+
+    public let gsi: UInt32
+    public let target: Target
+
+    public init(gsi: UInt32, target: Target) {
+        self.gsi = gsi
+        self.target = target
+    }
+
+    /// The routes KVM installs with its in-kernel irqchip: GSIs 0–15 to the IO-APIC pin of the
+    /// same number and to the PIC, GSIs 16–23 to the IO-APIC only.
+    public static let defaultChipset: [KVMInterruptRoute] = (UInt32(0)..<24).flatMap { gsi -> [KVMInterruptRoute] in
+        let ioapic = KVMInterruptRoute(gsi: gsi, target: .irqchip(chip: 2, pin: gsi))
+        guard gsi < 16 else { return [ioapic] }
+        return [ioapic, KVMInterruptRoute(gsi: gsi, target: .irqchip(chip: gsi < 8 ? 0 : 1, pin: gsi % 8))]
+    }
+
+    /// The first GSI free for MSI routes.
+    public static let firstMSIGSI: UInt32 = 24
 }

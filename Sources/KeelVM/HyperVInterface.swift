@@ -25,28 +25,28 @@ final class HyperVInterface: MSRHandler, HypercallPortHandler {
     private let log: @Sendable (String) -> Void
     private let guestLog: RateLimitedLog
     private let crashed: @Sendable (GuestCrashReport) -> Void
+    private let identified: @Sendable (GuestOSIdentity) -> Void
 
-    /// - Parameter crashed: called once per crash report the guest writes to CRASH_CTL.
+    /// - Parameters:
+    ///   - crashed: called once per crash report the guest writes to CRASH_CTL.
+    ///   - identified: called when the guest writes a non-zero GUEST_OS_ID.
     init(vm: KVMVirtualMachine, ram: GuestRAM, vpCount: Int, hostCPUs: Int, time: GuestTimeSource,
-         log: @escaping @Sendable (String) -> Void, crashed: @escaping @Sendable (GuestCrashReport) -> Void) throws {
+         log: @escaping @Sendable (String) -> Void, crashed: @escaping @Sendable (GuestCrashReport) -> Void,
+         identified: @escaping @Sendable (GuestOSIdentity) -> Void) throws {
         configuration = HyperVConfiguration(
             vpCount: vpCount, hostLogicalProcessors: hostCPUs, hypercallPort: Self.hypercallPort,
             signalEventPort: Self.signalEventPort, tscFrequencyHz: time.parameters == nil ? nil : time.tscFrequencyHz,
             guestTSCAtStart: time.guestTSCAtStart)
         self.log = log
         self.crashed = crashed
+        self.identified = identified
         guestLog = RateLimitedLog(sink: log)
         let synic = SynIC(vpCount: vpCount, memory: ram, queueLimit: configuration.messageQueueLimit)
         self.synic = synic
         msrs = SyntheticMSRs(configuration: configuration, memory: ram, synic: synic,
                              referenceTime: { time.referenceTime() })
-        let injectLog = RateLimitedLog(sink: log)
-        let inject: @Sendable (SynICInterrupt) -> Void = { irq in
-            // Fixed delivery, edge, physical destination = the VP's APIC id (= VP index).
-            do { try vm.signalMSI(address: 0xFEE0_0000 | UInt64(irq.vp) << 12, data: UInt32(irq.vector)) } catch {
-                _ = injectLog.log("SynIC interrupt \(irq.vector) to VP \(irq.vp): \(error)")
-            }
-        }
+        let routes = MSIRoutes(vm: vm, log: log)
+        let inject: @Sendable (SynICInterrupt) -> Void = { routes.inject(vp: $0.vp, vector: $0.vector) }
         let vmbus = try VMBusHost(vm: vm, memory: ram, synic: synic, vpCount: vpCount,
                                   signalEventPort: Self.signalEventPort, inject: inject, log: log)
         self.vmbus = vmbus
@@ -78,7 +78,7 @@ final class HyperVInterface: MSRHandler, HypercallPortHandler {
             return false
         case .accepted:
             if index == HyperVMSR.guestOSID, value != 0, processor == 0 {
-                log("guest OS: \(GuestOSIdentity(rawValue: value))")
+                identified(GuestOSIdentity(rawValue: value))
             }
             return true
         case .acceptedWithEffect(let effect):

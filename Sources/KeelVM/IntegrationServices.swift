@@ -16,6 +16,8 @@ public struct GuestIntegrationState: Sendable, Equatable {
         case notResponding
     }
 
+    /// The guest's self-description from the GUEST_OS_ID MSR, e.g. "Linux 6.12.117 (guest OS id …)".
+    public var guestOS: String?
     /// Negotiated message version per service name ("heartbeat", "shutdown", "timesync").
     public var versions: [String: String] = [:]
     public var heartbeat: Heartbeat = .unknown
@@ -38,6 +40,14 @@ final class IntegrationServicesHub: Sendable {
     }
 
     var state: GuestIntegrationState { status.withLock { $0 } }
+
+    func guestIdentified(_ description: String) {
+        let changed = status.withLock { s in
+            defer { s.guestOS = description }
+            return s.guestOS != description
+        }
+        if changed { log("guest OS: \(description)") }
+    }
 
     /// Queues a shutdown request for the shutdown service; false when the guest has not
     /// negotiated that service (nothing would answer).

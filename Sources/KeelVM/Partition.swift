@@ -58,6 +58,8 @@ public final class Partition: Sendable {
         let vm = self.vm
         let vcpus = try (0..<configuration.cpus).map { try vm.createVirtualCPU(id: UInt32($0)) }
         let time = try GuestTimeSource(bootProcessor: vcpus[0])
+        let integration = IntegrationServicesHub(log: log)
+        self.integration = integration
         hyperV = try HyperVInterface(
             vm: vm, ram: self.ram, vpCount: configuration.cpus, hostCPUs: Host.onlineProcessors, time: time, log: log,
             crashed: { report in
@@ -65,9 +67,9 @@ public final class Partition: Sendable {
                 let lines = (report.message ?? report.messageError ?? "no message").split(separator: "\n").suffix(8)
                 log("guest crash report (Hyper-V crash MSRs), last lines: " + lines.joined(separator: " | "))
                 control.requestStop(.guestPanic)
-            })
+            },
+            identified: { integration.guestIdentified($0.description) })
 
-        integration = IntegrationServicesHub(log: log)
         for kind in IntegrationServiceKind.allCases {
             try hyperV.vmbus.add(IntegrationServiceDevice(kind, hub: integration, clock: { time.integrationClock() }))
         }

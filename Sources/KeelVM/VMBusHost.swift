@@ -106,7 +106,9 @@ final class VMBusHost: Sendable {
                 loop.retarget(relid: relid, to: vp)
             case let .diagnostic(d):
                 _ = guestLog.log("VMBus: \(d.message)")
-            case .reset, .gpadlCreated, .gpadlRemoved, .relidReleased, .transportConnectRequest:
+            case .reset:
+                synic.discardQueuedMessages(sint: Int(VMBusServer.defaultSINT))
+            case .gpadlCreated, .gpadlRemoved, .relidReleased, .transportConnectRequest:
                 break
             }
         }

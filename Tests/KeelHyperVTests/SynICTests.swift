@@ -46,6 +46,20 @@ import Testing
         #expect(f.synic.registers(vp: 0)?.queuedMessages[2] == 0)
     }
 
+    @Test func discardingDropsQueuedMessagesButNotTheSlot() throws {
+        let f = Fixture()
+        f.enableSynIC()
+        #expect(f.synic.post(message(1), vp: 0, sint: 2).disposition == .delivered)
+        #expect(f.synic.post(message(2), vp: 0, sint: 2).disposition == .queued)
+        f.synic.discardQueuedMessages(sint: 2)
+        f.synic.discardQueuedMessages(sint: 99)   // out of range: ignored
+        #expect(f.synic.registers(vp: 0)?.queuedMessages[2] == 0)
+        #expect(f.u8(slot2 + 16) == 1, "the guest's slot is left alone")
+        try f.memory.storeInteger(UInt32(0), at: slot2)
+        _ = f.msrs.write(HyperVMSR.eom, value: 0, vp: 0)
+        #expect(f.u32(slot2) == 0, "nothing left to deliver")
+    }
+
     @Test func guestClearingSlotWithoutEOMIsPickedUpByRetry() throws {
         let f = Fixture()
         f.enableSynIC()

@@ -98,6 +98,33 @@ struct KeelBootTests {
         #expect(report.values["shutdown"] == "poweroff", "\(report.tail)")
     }
 
+    /// `rmmod hv_vmbus` sends VMBus UNLOAD; loading it again reconnects (as a kexec'd kernel
+    /// does) and every integration service comes back.
+    @Test func vmbusUnloadAndReconnect() async throws {
+        var boot = GuestBoot(image: GuestImage(.linux612))
+        boot.script = """
+            bound() { ls /sys/bus/vmbus/drivers/hv_utils 2>/dev/null | grep -c -- -; }
+            while [ "$(bound)" -lt 3 ]; do sleep 0.2; done
+            for m in hyperv_keyboard hv_sock hv_balloon hv_netvsc hv_storvsc hv_utils hv_vmbus; do
+                rmmod $m || echo "rmmod-failed $m"
+            done
+            echo "unloaded devices=$(ls /sys/bus/vmbus/devices 2>/dev/null | wc -l)"
+            insmod /lib/modules/keel/hv_vmbus.ko && insmod /lib/modules/keel/hv_utils.ko
+            i=0; while [ "$(bound)" -lt 3 ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
+            echo "KEEL-GUEST rebound=$(bound)"
+            echo "KEEL-GUEST heartbeat_negotiations=$(dmesg | grep -c 'Heartbeat IC version')"
+            """
+        let report = try await bootGuest(boot, under: .keel, timeout: .seconds(300))
+        #expect(!report.timedOut, "\(report.tail)")
+        #expect(report.exitStatus == 0, "\(report.tail)")
+        #expect(report.lines(containing: "rmmod-failed").isEmpty, "\(report.tail)")
+        #expect(!report.lines(containing: "unloaded devices=0").isEmpty, "\(report.tail)")
+        #expect(!report.lines(containing: "VMBus: guest unloaded VMBus").isEmpty, "\(report.tail)")
+        #expect(report.lines(containing: "VMBus: guest connected with protocol 5.3").count == 2, "\(report.tail)")
+        #expect(report.int("rebound") == 3, "\(report.tail)")
+        #expect(report.int("heartbeat_negotiations") == 2, "\(report.tail)")
+    }
+
     @Test func commandTypedOnStdinReachesTheGuestShell() async throws {
         var boot = GuestBoot(image: GuestImage(.linux612))
         boot.commandLine = "keel.shell=1"

@@ -73,3 +73,22 @@ struct SignalEventPathTests {
         print("SIGNAL-PATH exit count=\(Self.count) ns_per_signal=\(Int(seconds * 1e9 / Double(Self.count)))")
     }
 }
+
+/// MSI routes for SynIC interrupts: the routing table keeps KVM's chipset routes and takes MSI
+/// entries after them; an irqfd can be bound to such a route.
+@Suite(.enabled(if: kvmSkipReason == nil, Comment(rawValue: kvmSkipReason ?? "")))
+struct InterruptRoutingTests {
+    @Test func msiRoutesExtendTheChipsetTable() throws {
+        let vm = try KVMSystem().createVirtualMachine()
+        try vm.createInterruptControllers()
+        #expect(KVMInterruptRoute.defaultChipset.count == 16 * 2 + 8)
+        let msi = KVMInterruptRoute(gsi: KVMInterruptRoute.firstMSIGSI, target: .msi(address: 0xFEE0_1000, data: 0xF3))
+        try vm.setInterruptRouting(KVMInterruptRoute.defaultChipset + [msi])
+        let irqfd = try EventFD()
+        try vm.attachIRQFD(irqfd, gsi: msi.gsi)
+        irqfd.signal()
+        // The legacy lines still work after the table was replaced.
+        try vm.setInterruptLine(4, asserted: true)
+        try vm.setInterruptLine(4, asserted: false)
+    }
+}
