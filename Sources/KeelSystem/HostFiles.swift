@@ -15,6 +15,14 @@ public enum Host {
     }
 
     public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+    public static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+
+    /// Size in bytes of the file at `path` (following symlinks), nil if it cannot be examined.
+    public static func fileSize(_ path: String) -> UInt64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return UInt64(max(0, info.st_size))
+    }
 
     /// The whole file, read into one buffer of the file's size; the error names the path.
     public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {

@@ -1,5 +1,6 @@
 import CKVM
 import KeelHyperV
+import KeelIntegrationServices
 import KeelKVM
 import KeelSystem
 
@@ -36,5 +37,16 @@ struct GuestTimeSource: Sendable {
         if let parameters { return parameters.referenceTime(atGuestTSC: guestTSC()) }
         // No usable TSC frequency: no TSC page is offered; count from the host's monotonic clock.
         return (HostClock.monotonicNanoseconds() &- startNanoseconds) / 100
+    }
+}
+
+extension GuestTimeSource {
+    /// The clock readings the integration services need: host UTC in 100 ns units since 1601
+    /// and the guest's reference time at (nearly) the same instant.
+    func integrationClock() -> ICClock {
+        let reference = referenceTime()
+        let utc = HostClock.realtimeNanoseconds() / 100 &+ 116_444_736_000_000_000
+        return ICClock(monotonicNanoseconds: HostClock.monotonicNanoseconds(), hostUTC100ns: utc,
+                       referenceTime100ns: reference)
     }
 }

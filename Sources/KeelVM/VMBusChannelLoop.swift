@@ -28,9 +28,11 @@ final class VMBusChannelLoop: Sendable {
     private let wake: EventFD
     private let log: RateLimitedLog
     private let thread = Mutex<NamedThread?>(nil)
+    private let name: String
 
-    init(log: RateLimitedLog) throws(SystemError) {
+    init(name: String, log: RateLimitedLog) throws(SystemError) {
         wake = try EventFD(nonBlocking: true)
+        self.name = name
         self.log = log
     }
 
@@ -62,10 +64,10 @@ final class VMBusChannelLoop: Sendable {
         }
     }
 
-    /// The open channel signalled by connection id `connectionID` (slow path: a signal-port
-    /// write that no ioeventfd matched, e.g. on a host without ioeventfd support).
-    func ring(connectionID: UInt32) -> Bool {
-        let doorbell = state.withLock { s in s.open.values.first { $0.channel.open.signalConnectionID == connectionID }?.doorbell }
+    /// Rings an open channel's doorbell (slow path: a signal-port write that no ioeventfd
+    /// matched). False when the channel is not open.
+    func ring(relid: UInt32) -> Bool {
+        let doorbell = state.withLock { $0.open[relid]?.doorbell }
         doorbell?.signal()
         return doorbell != nil
     }
@@ -79,7 +81,7 @@ final class VMBusChannelLoop: Sendable {
     func poke() { wake.signal() }
 
     func start() throws(SystemError) {
-        let t = try NamedThread(name: "keel-vmbus") { [self] in run() }
+        let t = try NamedThread(name: name) { [self] in run() }
         thread.withLock { $0 = t }
     }
 

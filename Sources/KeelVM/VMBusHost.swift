@@ -17,7 +17,10 @@ final class VMBusHost: Sendable {
     private let vm: KVMVirtualMachine
     private let memory: GuestRAM
     private let signalEventPort: UInt16
-    private let loop: VMBusChannelLoop
+    /// The loop that runs the integration services and other light devices.
+    private let sharedLoop: VMBusChannelLoop
+    /// Every loop, and which loop runs each relid's device.
+    private let loops: Mutex<(all: [VMBusChannelLoop], byRelid: [UInt32: VMBusChannelLoop])>
     private let log: @Sendable (String) -> Void
     private let guestLog: RateLimitedLog
 
@@ -31,21 +34,38 @@ final class VMBusHost: Sendable {
         self.log = log
         guestLog = RateLimitedLog(sink: log)
         server = Mutex(VMBusServer(configuration: .init(vpCount: UInt32(vpCount)), memory: memory))
-        loop = try VMBusChannelLoop(log: guestLog)
+        let shared = try VMBusChannelLoop(name: "keel-vmbus", log: guestLog)
+        sharedLoop = shared
+        loops = Mutex((all: [shared], byRelid: [:]))
     }
 
-    /// Offers `device` on the bus; it is offered when the guest asks for offers.
-    func add(_ device: any VMBusDevice) throws {
+    /// Offers `device` on the bus (when the guest asks for offers). With `ownThread`, the device
+    /// gets its own I/O thread (storage, network); otherwise it shares the integration services'.
+    func add(_ device: any VMBusDevice, ownThread name: String? = nil) throws {
+        let loop = try name.map { try VMBusChannelLoop(name: $0, log: guestLog) } ?? sharedLoop
         let (relid, output) = try server.withLock { s in try s.addChannel(device.offer) }
         loop.register(device, relid: relid)
+        loops.withLock { l in
+            if loop !== sharedLoop { l.all.append(loop) }
+            l.byRelid[relid] = loop
+        }
         deliver(output)
     }
 
-    func start() throws(SystemError) { try loop.start() }
-    func stop() { loop.stop() }
+    func start() throws(SystemError) {
+        for loop in loops.withLock({ $0.all }) { try loop.start() }
+    }
+
+    func stop() {
+        for loop in loops.withLock({ $0.all }) { loop.stop() }
+    }
 
     /// Wakes the devices (e.g. after a host request was queued for one of them).
-    func pokeDevices() { loop.poke() }
+    func pokeDevices() {
+        for loop in loops.withLock({ $0.all }) { loop.poke() }
+    }
+
+    private func loopFor(relid: UInt32) -> VMBusChannelLoop? { loops.withLock { $0.byRelid[relid] } }
 
     // MARK: Hypercall receivers (VP threads)
 
@@ -66,7 +86,10 @@ final class VMBusHost: Sendable {
 
     /// HvSignalEvent that reached user space (no ioeventfd matched the connection id).
     func signalEvent(_ request: SignalEventRequest) -> HvStatus {
-        loop.ring(connectionID: request.connectionID) ? .success : .invalidConnectionID
+        let relid = request.connectionID & 0xFFF
+        guard request.connectionID == VMBusServer.signalConnectionID(relid: relid),
+              let loop = loopFor(relid: relid), loop.ring(relid: relid) else { return .invalidConnectionID }
+        return .success
     }
 
     // MARK: Server output
@@ -103,7 +126,7 @@ final class VMBusHost: Sendable {
             case let .channelClosed(relid, _):
                 closeChannel(relid: relid)
             case let .channelRetargeted(relid, vp):
-                loop.retarget(relid: relid, to: vp)
+                loopFor(relid: relid)?.retarget(relid: relid, to: vp)
             case let .diagnostic(d):
                 _ = guestLog.log("VMBus: \(d.message)")
             case .reset:
@@ -116,6 +139,7 @@ final class VMBusHost: Sendable {
 
     private func openChannel(_ open: VMBusChannelOpen) {
         let synic = self.synic, inject = self.inject
+        guard let loop = loopFor(relid: open.relid) else { return }
         do {
             let channel = try VMBusChannel(open: open, memory: memory) { vp, relid in
                 if case .signalled(let irq?) = synic.signalEvent(vp: Int(vp), sint: Int(VMBusServer.defaultSINT), flag: Int(relid)) {
@@ -131,7 +155,7 @@ final class VMBusHost: Sendable {
     }
 
     private func closeChannel(relid: UInt32) {
-        guard let doorbell = loop.close(relid: relid) else { return }
+        guard let doorbell = loopFor(relid: relid)?.close(relid: relid) else { return }
         let connection = VMBusServer.signalConnectionID(relid: relid)
         do {
             try vm.detachPortIOEventFD(doorbell, port: signalEventPort, length: 4, match: UInt64(connection))

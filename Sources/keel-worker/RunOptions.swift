@@ -5,7 +5,8 @@ import KeelVM
 enum RunOptions {
     static let help = """
     USAGE: keel-worker run --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MIB] [--cpus N]
-                           [--shutdown-timeout SECONDS] [--rtc-offset SECONDS]
+                           [--disk PATH[,readonly]]... [--shutdown-timeout SECONDS]
+                           [--rtc-offset SECONDS]
 
     Boots a Linux kernel (bzImage) with the serial console on stdin/stdout.
 
@@ -15,6 +16,9 @@ enum RunOptions {
       --cmdline STR    kernel command line (default: console=ttyS0)
       --memory MIB     guest memory in MiB (default: 512)
       --cpus N         virtual processors (default: 1)
+      --disk PATH[,readonly]
+                       raw disk image on the synthetic SCSI controller (repeatable: LUN 0,
+                       1, ... in order); locked against other VMs while the VM runs
       --shutdown-timeout SECONDS
                        on SIGTERM, how long the guest may take to shut down after Keel
                        asks it to (through the Hyper-V shutdown service) before Keel
@@ -57,6 +61,7 @@ enum RunOptions {
             case "--cmdline": configuration.commandLine = value
             case "--memory": configuration.memoryMiB = try integer(value, option)
             case "--cpus": configuration.cpus = try integer(value, option)
+            case "--disk": configuration.disks.append(try DiskConfiguration.parse(value))
             case "--rtc-offset": configuration.rtcOffsetSeconds = Int64(try integer(value, option))
             case "--shutdown-timeout":
                 shutdownTimeout = try integer(value, option)

@@ -13,7 +13,8 @@ struct Keel: ParsableCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Boot a VM in the foreground with its serial console on stdin/stdout.",
-            discussion: "Options: --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MIB] [--cpus N]. "
+            discussion: "Options: --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MIB] [--cpus N] "
+                + "[--disk PATH[,readonly]]... [--shutdown-timeout SECONDS] [--rtc-offset SECONDS]. "
                 + "Run `keel-worker run --help` for details and exit statuses.")
 
         @Argument(parsing: .allUnrecognized, help: "Options passed to keel-worker run.")

@@ -6,6 +6,7 @@
 # With keel.root=<dev> (initramfs only) it mounts <dev> (ext4) and switch_roots into
 # the same agent there. Kernel command line parameters understood:
 #   keel.script=<base64 sh script>  keel.shell=1  keel.root=<dev>
+#   keel.skip_modules=<mod>,<mod>   (modules not to load)
 #   <module>.<param>=<value>  (passed to insmod, as modprobe would)
 export PATH=/bin:/sbin
 umask 022
@@ -52,8 +53,10 @@ opt() { # opt KEY: value of KEY=... on the kernel command line ("" if absent)
 # (after switch_root the initramfs stage has loaded them and passes its failures on)
 failures=${KEEL_MODULE_FAILURES:-}
 if [ -z "${KEEL_ROOT:-}" ] && [ -f /lib/modules/keel/order ]; then
+    skip=",$(opt keel.skip_modules || true),"
     for m in $(cat /lib/modules/keel/order); do
         [ -d "/sys/module/$m" ] && continue
+        case $skip in *",$m,"*) continue ;; esac
         params=""
         for tok in $CMDLINE; do
             case $tok in "$m."*=*) params="$params ${tok#"$m".}" ;; esac

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CKVM_REQ(name) static const unsigned long CKVM_##name __attribute__((swift_name(#name))) = name;
 
@@ -67,6 +69,12 @@ static inline uint64_t ckvm_rdtsc(void) {
     uint32_t lo, hi;
     __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
     return ((uint64_t)hi << 32) | lo;
+}
+
+/// Deallocates a byte range of a file, keeping its size (fallocate PUNCH_HOLE | KEEP_SIZE);
+/// glibc declares fallocate only with _GNU_SOURCE, which Swift's Glibc module lacks.
+static inline int ckvm_punch_hole(int fd, int64_t offset, int64_t length) {
+    return (int)syscall(SYS_fallocate, fd, 0x02 | 0x01, offset, length);
 }
 
 static inline struct kvm_cpuid_entry2 *ckvm_cpuid_entries(struct kvm_cpuid2 *c) { return c->entries; }

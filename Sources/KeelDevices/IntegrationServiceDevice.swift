@@ -1,4 +1,3 @@
-import KeelDevices
 import KeelIntegrationServices
 import KeelSystem
 import KeelVMBus
@@ -28,20 +27,20 @@ public struct GuestIntegrationState: Sendable, Equatable {
 /// Shared state of the partition's integration-service devices: their status, the host's
 /// pending shutdown request, and the log. The devices run on the VMBus I/O thread; the worker
 /// reads the status and queues requests from its own threads.
-final class IntegrationServicesHub: Sendable {
+public final class IntegrationServicesHub: Sendable {
     private let status = Mutex(GuestIntegrationState())
     private let pendingShutdown = Mutex<ShutdownKind?>(nil)
-    let log: @Sendable (String) -> Void
+    public let log: @Sendable (String) -> Void
     let guestLog: RateLimitedLog
 
-    init(log: @escaping @Sendable (String) -> Void) {
+    public init(log: @escaping @Sendable (String) -> Void) {
         self.log = log
         guestLog = RateLimitedLog(sink: log)
     }
 
-    var state: GuestIntegrationState { status.withLock { $0 } }
+    public var state: GuestIntegrationState { status.withLock { $0 } }
 
-    func guestIdentified(_ description: String) {
+    public func guestIdentified(_ description: String) {
         let changed = status.withLock { s in
             defer { s.guestOS = description }
             return s.guestOS != description
@@ -51,7 +50,7 @@ final class IntegrationServicesHub: Sendable {
 
     /// Queues a shutdown request for the shutdown service; false when the guest has not
     /// negotiated that service (nothing would answer).
-    func requestShutdown(_ kind: ShutdownKind) -> Bool {
+    public func requestShutdown(_ kind: ShutdownKind) -> Bool {
         guard status.withLock({ $0.versions[IntegrationServiceKind.shutdown.name] != nil }) else { return false }
         pendingShutdown.withLock { $0 = kind }
         return true
@@ -98,30 +97,30 @@ final class IntegrationServicesHub: Sendable {
 }
 
 /// One integration service (heartbeat, shutdown or time sync) as a VMBus device.
-struct IntegrationServiceDevice: VMBusDevice {
+public struct IntegrationServiceDevice: VMBusDevice {
     private var service: IntegrationService
     private let hub: IntegrationServicesHub
     private let clock: @Sendable () -> ICClock
 
-    init(_ kind: IntegrationServiceKind, hub: IntegrationServicesHub, clock: @escaping @Sendable () -> ICClock) {
+    public init(_ kind: IntegrationServiceKind, hub: IntegrationServicesHub, clock: @escaping @Sendable () -> ICClock) {
         service = IntegrationService(kind: kind)
         self.hub = hub
         self.clock = clock
     }
 
-    var offer: VMBusChannelOffer { service.kind.offer }
+    public var offer: VMBusChannelOffer { service.kind.offer }
 
-    mutating func channelOpened(_ channel: inout VMBusChannel) {
+    public mutating func channelOpened(_ channel: inout VMBusChannel) {
         for packet in service.channelOpened(clock: clock()) { channel.send(packet) }
     }
 
-    mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel) {
+    public mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel) {
         let (packets, events) = service.receive(packet, clock: clock())
         for p in packets { channel.send(p) }
         hub.record(events, from: service.kind)
     }
 
-    mutating func tick(_ channel: inout VMBusChannel) {
+    public mutating func tick(_ channel: inout VMBusChannel) {
         if service.kind == .shutdown, let request = hub.takeShutdownRequest() {
             if let packet = service.requestShutdown(request) {
                 channel.send(packet)
@@ -134,16 +133,5 @@ struct IntegrationServiceDevice: VMBusDevice {
         hub.record(events, from: service.kind)
     }
 
-    mutating func channelClosed() { hub.closed(service.kind) }
-}
-
-extension GuestTimeSource {
-    /// The clock readings the integration services need: host UTC in 100 ns units since 1601
-    /// and the guest's reference time at (nearly) the same instant.
-    func integrationClock() -> ICClock {
-        let reference = referenceTime()
-        let utc = HostClock.realtimeNanoseconds() / 100 &+ 116_444_736_000_000_000
-        return ICClock(monotonicNanoseconds: HostClock.monotonicNanoseconds(), hostUTC100ns: utc,
-                       referenceTime100ns: reference)
-    }
+    public mutating func channelClosed() { hub.closed(service.kind) }
 }
