@@ -29,12 +29,15 @@ let package = Package(
         .target(name: "KeelVMBus", dependencies: ["KeelSystem"]),
         // Layer 4: integration services (heartbeat, shutdown, time sync) as pure IC protocol logic.
         .target(name: "KeelIntegrationServices", dependencies: ["KeelVMBus"]),
-        // Layer 5: emulated chipset devices and the I/O buses. Never imports KVM.
-        .target(name: "KeelDevices", dependencies: ["KeelSystem"]),
+        // Layer 4: synthetic SCSI (StorVSP) protocol and SCSI disk emulation as pure logic.
+        .target(name: "KeelStorage", dependencies: ["KeelVMBus", "KeelSystem"]),
+        // Layer 5: emulated chipset devices, the I/O buses, and the VMBus devices (integration
+        // services, storage) on their pure protocol cores. Never imports KVM.
+        .target(name: "KeelDevices", dependencies: ["KeelSystem", "KeelVMBus", "KeelIntegrationServices", "KeelStorage"]),
         // Layer 6: assembles a partition from a configuration and runs it.
         .target(name: "KeelVM", dependencies: [
             "CKVM", "KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices", "KeelHyperV", "KeelVMBus",
-            "KeelIntegrationServices",
+            "KeelIntegrationServices", "KeelStorage",
         ]),
         // Layer 7: binaries.
         .executableTarget(name: "keel-worker", dependencies: ["KeelVM", "KeelSystem"]),
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "KeelHyperVTests", dependencies: ["KeelHyperV", "KeelSystem"]),
         .testTarget(name: "KeelVMBusTests", dependencies: ["KeelVMBus", "KeelSystem"]),
         .testTarget(name: "KeelIntegrationServicesTests", dependencies: ["KeelIntegrationServices", "KeelVMBus"]),
+        .testTarget(name: "KeelStorageTests", dependencies: ["KeelStorage", "KeelVMBus", "KeelSystem"]),
         .testTarget(name: "KeelKVMTests", dependencies: ["KeelKVM", "KeelSystem", "KeelVM", "KeelPlatform", "KeelDevices"]),
         .testTarget(name: "KeelIntegrationTests", dependencies: ["KeelTestSupport"]),
     ],

@@ -74,6 +74,12 @@ public final class Partition: Sendable {
             try hyperV.vmbus.add(IntegrationServiceDevice(kind, hub: integration, clock: { time.integrationClock() }))
         }
 
+        if !configuration.disks.isEmpty {
+            let images = try configuration.disks.map { try DiskImage(path: $0.path, readOnly: $0.readOnly) }
+            try hyperV.vmbus.add(StorageControllerDevice(index: 0, disks: images, memory: ram, log: log),
+                                 ownThread: "keel-storvsp0")
+        }
+
         let entry = try BootLoader.load(configuration: configuration, layout: layout, ram: ram,
                                         extraDSDT: chipset.dsdtDevices + ACPIDevices.vmbus())
 

@@ -25,6 +25,8 @@ final class VMBusChannelLoop: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Packets taken from a ring before the device handles them.
+    static let batchSize = 64
     private let wake: EventFD
     private let log: RateLimitedLog
     private let thread = Mutex<NamedThread?>(nil)
@@ -111,7 +113,12 @@ final class VMBusChannelLoop: Sendable {
                 guard var open = s.open[relid], var device = s.devices[relid] else { continue }
                 _ = open.doorbell.wait()
                 if open.channel.failure == nil {
-                    for packet in open.channel.receive() { device.packetReceived(packet, on: &open.channel) }
+                    // Drain completely: the guest signals only when the ring goes from empty to non-empty.
+                    var batch: [VMBusPacket]
+                    repeat {
+                        batch = open.channel.receive(limit: Self.batchSize)
+                        for packet in batch { device.packetReceived(packet, on: &open.channel) }
+                    } while batch.count == Self.batchSize && open.channel.failure == nil
                     device.tick(&open.channel)
                 }
                 if let failure = open.channel.failure, !open.failureLogged {

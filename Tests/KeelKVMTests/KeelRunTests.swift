@@ -84,6 +84,30 @@ struct KeelRunTests {
         #expect(r.status == 128 + SIGINT, "\(r.stderr)")
     }
 
+    @Test func aDiskImageInUseByAnotherVMIsRefused() throws {
+        let kernel = try writeKernel(TinyKernel.powerOff)
+        let image = NSTemporaryDirectory() + "keel-locked-\(UUID().uuidString).img"
+        defer {
+            try? FileManager.default.removeItem(atPath: kernel)
+            try? FileManager.default.removeItem(atPath: image)
+        }
+        try Data(repeating: 0xAB, count: 1 << 20).write(to: URL(fileURLWithPath: image))
+        // Another process holds the lock a VM takes on its image.
+        let holder = try ChildProcess(arguments: ["flock", "-x", image, "sleep", "20"])
+        defer {
+            holder.send(signal: SIGKILL)
+            _ = holder.wait()
+        }
+        usleep(300_000)
+        let r = try keelRun(["--kernel", kernel, "--memory", "64", "--disk", image])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("in use by another VM"), "\(r.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: image)) == Data(repeating: 0xAB, count: 1 << 20))
+        // A read-only user of the same image is refused too while a writer holds it.
+        let ro = try keelRun(["--kernel", kernel, "--memory", "64", "--disk", image + ",readonly"])
+        #expect(ro.status == 1 && ro.stderr.contains("in use by another VM"), "\(ro.stderr)")
+    }
+
     @Test(arguments: [
         (["--kernel", "/nonexistent/vmlinuz"], "no such file"),
         (["--kernel", "/etc/hostname"], "truncated"),
@@ -98,11 +122,17 @@ struct KeelRunTests {
         (["--kernel", "TINY", "--frobnicate", "1"], "unknown option '--frobnicate'"),
         (["--kernel"], "--kernel needs a value"),
         (["--memory", "64"], "--kernel is required"),
+        (["--kernel", "TINY", "--disk", "/nonexistent.img"], "--disk /nonexistent.img: no such file"),
+        (["--kernel", "TINY", "--disk", "TINY,bogus"], "unknown option 'bogus'"),
+        (["--kernel", "TINY", "--disk", "TINY", "--disk", "TINY"], "given twice"),
+        (["--kernel", "TINY", "--disk", "/tmp"], "is a directory"),
+        (["--kernel", "TINY", "--shutdown-timeout", "-1"], "--shutdown-timeout -1"),
+        (["--kernel", "TINY", "--rtc-offset", "99999999999"], "--rtc-offset 99999999999"),
     ])
     func badInputGetsOneLineErrorAndStatusTwo(arguments: [String], mentions: String) throws {
         let kernel = try writeKernel(TinyKernel.powerOff)
         defer { try? FileManager.default.removeItem(atPath: kernel) }
-        let r = try keelRun(arguments.map { $0 == "TINY" ? kernel : $0 })
+        let r = try keelRun(arguments.map { $0 == "TINY" ? kernel : $0.replacingOccurrences(of: "TINY", with: kernel) })
         #expect(r.status == 2, "\(r.stderr)")
         #expect(r.stderr.contains(mentions), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")

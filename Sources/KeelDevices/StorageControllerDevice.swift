@@ -1,0 +1,132 @@
+import KeelStorage
+import KeelSystem
+import KeelVMBus
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The synthetic SCSI controller (Hyper-V's StorVSP) that Linux's `hv_storvsc` binds to: disks
+/// on path 0, target 0, LUN 0, 1, … backed by raw images. The protocol and SCSI emulation are
+/// the pure `KeelStorage` core; this adapter moves data between the images and the guest's
+/// buffers (vectored, straight into guest RAM after bounds checks) on the controller's own I/O
+/// thread, and turns host I/O errors into SCSI sense for the guest.
+public struct StorageControllerDevice: VMBusDevice {
+    public let offer: VMBusChannelOffer
+    private var controller: StorageControllerProtocol
+    private let targets: SCSITargetMap
+    private let images: [SCSIAddress: DiskImage]
+    private let memory: GuestRAM
+    private let log: RateLimitedLog
+
+    /// - Parameter index: the controller number; it makes the instance GUID unique.
+    public init(index: Int, disks: [DiskImage], memory: GuestRAM, log: @escaping @Sendable (String) -> Void) {
+        let instance = VMBusGUID(0x4B45_454C, 0x5343, 0x5349, [0x80, 0, 0, 0, 0, 0, 0, UInt8(truncatingIfNeeded: index)])
+        offer = VMBusChannelOffer(classID: VMBusDeviceClass.scsi, instanceID: instance)
+        controller = StorageControllerProtocol()
+        var images: [SCSIAddress: DiskImage] = [:]
+        var geometry: [SCSIAddress: VirtualDiskGeometry] = [:]
+        for (lun, image) in disks.enumerated() {
+            let address = SCSIAddress(lun: UInt8(truncatingIfNeeded: lun))
+            images[address] = image
+            geometry[address] = VirtualDiskGeometry(sizeBytes: image.size, readOnly: image.readOnly,
+                                                    serial: "KEEL\(index)-\(lun)", supportsUnmap: !image.readOnly)
+        }
+        self.images = images
+        targets = SCSITargetMap(disks: geometry, maxTransferBytes: Int(controller.configuration.maxTransferBytes))
+        self.memory = memory
+        self.log = RateLimitedLog(sink: log)
+    }
+
+    public mutating func channelOpened(_ channel: inout VMBusChannel) { controller.reset() }
+
+    public mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel) {
+        switch controller.receive(packet) {
+        case .none:
+            break
+        case .reply(let reply), .completeAfterOutstandingIO(let reply):
+            // I/O is synchronous on this thread, so nothing is outstanding when a reset arrives.
+            channel.send(reply)
+        case .offerSubchannels(_, _, let completion):
+            if let completion { channel.send(completion) }
+        case .execute(let request):
+            if let reply = request.completionPacket(execute(request)) { channel.send(reply) }
+        }
+    }
+
+    public mutating func tick(_ channel: inout VMBusChannel) {}
+    public mutating func channelClosed() { controller.reset() }
+
+    /// Runs one SRB and returns its completion.
+    private func execute(_ request: StorageRequest) -> SCSICompletion {
+        let plan = targets.plan(request)
+        switch plan {
+        case .respond(let completion):
+            guard !completion.dataIn.isEmpty else { return completion }
+            let length = min(completion.dataIn.count, request.bufferLength)
+            guard let segments = request.guestSegments(length: length), copyOut(completion.dataIn, to: segments) else {
+                return .invalidRequest
+            }
+            return completion
+        case .read(let transfer):
+            return plan.complete(run(transfer.disk, request, transfer.length) { (image, segments) throws(DiskIOError) in
+                try image.read(at: transfer.byteOffset, into: segments, of: memory)
+            })
+        case .write(let transfer):
+            return plan.complete(run(transfer.disk, request, transfer.length) { (image, segments) throws(DiskIOError) in
+                try image.write(at: transfer.byteOffset, from: segments, of: memory)
+                if transfer.forceUnitAccess { try image.flush() }
+            })
+        case .flush(let disk):
+            return plan.complete(run(disk, request, 0) { (image, _) throws(DiskIOError) in try image.flush() })
+        case let .unmap(disk, length):
+            guard let segments = request.guestSegments(length: length), let list = copyIn(segments) else {
+                return .invalidRequest
+            }
+            switch targets.unmapRanges(parameterList: list, disk: disk) {
+            case .respond(let completion):
+                return completion
+            case .discard(let ranges):
+                return plan.complete(run(disk, request, 0) { (image, _) throws(DiskIOError) in
+                    for r in ranges { try image.punchHole(at: r.byteOffset, length: r.length) }
+                })
+            }
+        }
+    }
+
+    /// Runs an image operation over the first `length` bytes of the guest buffer.
+    private func run(_ disk: SCSIAddress, _ request: StorageRequest, _ length: Int,
+                     _ body: (DiskImage, [(address: UInt64, length: Int)]) throws(DiskIOError) -> Void) -> SCSIIOResult {
+        guard let image = images[disk], let segments = request.guestSegments(length: length) else {
+            return .ioError(code: EINVAL)
+        }
+        do {
+            try body(image, segments)
+            return .success(bytesTransferred: length)
+        } catch {
+            _ = log.log("disk \(image.path): \(error)")
+            switch error {
+            case .system(let e) where e.errno == ENOSPC: return .noSpace
+            case .system(let e): return .ioError(code: e.errno)
+            case .outsideGuestMemory, .readOnly: return .ioError(code: EFAULT)
+            }
+        }
+    }
+
+    private func copyOut(_ bytes: [UInt8], to segments: [(address: UInt64, length: Int)]) -> Bool {
+        var offset = 0
+        for s in segments {
+            guard (try? memory.write(bytes[offset..<offset + s.length], at: s.address)) != nil else { return false }
+            offset += s.length
+        }
+        return true
+    }
+
+    private func copyIn(_ segments: [(address: UInt64, length: Int)]) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        for s in segments {
+            guard let chunk = try? memory.read(at: s.address, count: s.length) else { return nil }
+            bytes += chunk
+        }
+        return bytes
+    }
+}

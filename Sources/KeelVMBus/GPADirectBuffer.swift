@@ -1,0 +1,182 @@
+/// Why the page ranges of a GPA-direct packet were refused. The guest wrote every field.
+public enum GPADirectError: Error, Sendable, Equatable {
+    /// The packet is not `VM_PKT_DATA_USING_GPA_DIRECT` (type 9).
+    case wrongPacketType(UInt16)
+    /// The descriptor's data offset lies outside the packet.
+    case malformedPacket
+    /// The header ends before the field (or PFN list) it announces.
+    case truncatedHeader(needed: Int, available: Int)
+    /// The range count is zero.
+    case noRanges
+    case tooManyRanges(count: Int, limit: Int)
+    /// The ranges together name more pages than allowed.
+    case tooManyPages(limit: Int)
+    /// A range's byte offset is not inside its first page (offset >= 4096, or negative).
+    case offsetOutsideFirstPage(range: Int, offset: Int)
+    /// A range has a byte count of zero (or one outside 1...UInt32.max).
+    case invalidByteCount(range: Int, count: Int)
+    /// A range's PFN list length does not match ceil((offset + count) / 4096).
+    case pageCountMismatch(range: Int, expected: Int, actual: Int)
+    case pfnOutOfRange(range: Int, pfn: UInt64, limit: UInt64)
+}
+
+/// The data buffer of a `VM_PKT_DATA_USING_GPA_DIRECT` packet: guest-physical page ranges that
+/// hold the request's data. storvsc sends one range with many pages, netvsc one range per page;
+/// both parse the same way. Pages are always 4 KiB "HV pages"; only a range's first page may
+/// start late and only its last may end early. Every field is validated on construction.
+public struct GPADirectBuffer: Sendable, Equatable {
+    /// One range: `byteCount` bytes starting `byteOffset` bytes into the first of `pfns`.
+    public struct Range: Sendable, Equatable {
+        public let byteCount: Int
+        public let byteOffset: Int
+        public let pfns: [UInt64]
+
+        public init(byteCount: Int, byteOffset: Int, pfns: [UInt64]) {
+            self.byteCount = byteCount
+            self.byteOffset = byteOffset
+            self.pfns = pfns
+        }
+    }
+
+    public static let pageSize = 4096
+    public static let defaultMaxRanges = 64
+    public static let defaultMaxPages = 1024
+    /// 52-bit guest-physical address space.
+    public static let defaultMaxPFN: UInt64 = (1 << 40) - 1
+
+    public let ranges: [Range]
+
+    /// Parses the ranges in the header of a type-9 packet (between descriptor and data offset):
+    /// `reserved u32, range_count u32`, then per range `byte_count u32, byte_offset u32,
+    /// pfn u64[ceil((byte_offset + byte_count) / 4096)]`. Bytes after the last range are ignored.
+    public init(packet: VMBusPacket, maxRanges: Int = defaultMaxRanges, maxPages: Int = defaultMaxPages,
+                maxPFN: UInt64 = defaultMaxPFN) throws(GPADirectError) {
+        guard packet.rawType == VMBusPacketType.dataUsingGPADirect.rawValue else {
+            throw .wrongPacketType(packet.rawType)
+        }
+        let start = VMBusPacket.descriptorSize
+        guard packet.dataOffset >= start, packet.dataOffset <= packet.bytes.count else { throw .malformedPacket }
+        let header = ByteReader(Array(packet.bytes[start..<packet.dataOffset]))
+        guard header.count >= 8 else { throw .truncatedHeader(needed: 8, available: header.count) }
+        let count = Int(header.u32(4))
+        guard count > 0 else { throw .noRanges }
+        guard count <= maxRanges else { throw .tooManyRanges(count: count, limit: maxRanges) }
+
+        var ranges: [Range] = []
+        var offset = 8
+        var pages = 0
+        for index in 0..<count {
+            guard header.count - offset >= 8 else { throw .truncatedHeader(needed: offset + 8, available: header.count) }
+            let byteCount = Int(header.u32(offset))
+            let byteOffset = Int(header.u32(offset + 4))
+            try Self.checkShape(index: index, byteCount: byteCount, byteOffset: byteOffset)
+            let pageCount = Self.pageCount(byteOffset: byteOffset, byteCount: byteCount)
+            guard pageCount <= maxPages - pages else { throw .tooManyPages(limit: maxPages) }
+            pages += pageCount
+            let needed = offset + 8 + pageCount * 8
+            guard header.count >= needed else { throw .truncatedHeader(needed: needed, available: header.count) }
+            let pfns = (0..<pageCount).map { header.u64(offset + 8 + 8 * $0) }
+            ranges.append(Range(byteCount: byteCount, byteOffset: byteOffset, pfns: pfns))
+            offset = needed
+        }
+        try self.init(ranges: ranges, maxRanges: maxRanges, maxPages: maxPages, maxPFN: maxPFN)
+    }
+
+    /// Builds a buffer from ranges, with the same checks as parsing (for tests and guest models).
+    public init(ranges: [Range], maxRanges: Int = defaultMaxRanges, maxPages: Int = defaultMaxPages,
+                maxPFN: UInt64 = defaultMaxPFN) throws(GPADirectError) {
+        guard !ranges.isEmpty else { throw .noRanges }
+        guard ranges.count <= maxRanges else { throw .tooManyRanges(count: ranges.count, limit: maxRanges) }
+        let pfnLimit = min(maxPFN, UInt64.max >> 12)
+        var pages = 0
+        for (index, range) in ranges.enumerated() {
+            try Self.checkShape(index: index, byteCount: range.byteCount, byteOffset: range.byteOffset)
+            let expected = Self.pageCount(byteOffset: range.byteOffset, byteCount: range.byteCount)
+            guard range.pfns.count == expected else {
+                throw .pageCountMismatch(range: index, expected: expected, actual: range.pfns.count)
+            }
+            guard expected <= maxPages - pages else { throw .tooManyPages(limit: maxPages) }
+            pages += expected
+            if let bad = range.pfns.first(where: { $0 > pfnLimit }) {
+                throw .pfnOutOfRange(range: index, pfn: bad, limit: pfnLimit)
+            }
+        }
+        self.ranges = ranges
+    }
+
+    /// Bytes the buffer describes (the sum of the ranges' byte counts).
+    public var totalBytes: Int { ranges.reduce(0) { $0 + $1.byteCount } }
+
+    /// The guest-physical byte segments of the buffer in order, physically adjacent pieces merged:
+    /// what an I/O path turns into an iovec.
+    public func guestSegments() -> [(address: UInt64, length: Int)] {
+        var result: [(address: UInt64, length: Int)] = []
+        for range in ranges {
+            var remaining = range.byteCount
+            var pageOffset = range.byteOffset
+            for pfn in range.pfns where remaining > 0 {
+                let length = min(Self.pageSize - pageOffset, remaining)
+                let address = pfn << 12 | UInt64(pageOffset)
+                if let last = result.last, last.address &+ UInt64(last.length) == address {
+                    result[result.count - 1].length = last.length + length
+                } else {
+                    result.append((address, length))
+                }
+                remaining -= length
+                pageOffset = 0
+            }
+        }
+        return result
+    }
+
+    /// The segments holding bytes `offset ..< offset + length` of the buffer; nil if that is not
+    /// inside the buffer. An empty sub-range gives no segments.
+    public func segments(from offset: Int, length: Int) -> [(address: UInt64, length: Int)]? {
+        let total = totalBytes
+        guard offset >= 0, length >= 0, offset <= total, length <= total - offset else { return nil }
+        var result: [(address: UInt64, length: Int)] = []
+        var skip = offset
+        var remaining = length
+        for segment in guestSegments() where remaining > 0 {
+            if skip >= segment.length {
+                skip -= segment.length
+                continue
+            }
+            let take = min(segment.length - skip, remaining)
+            result.append((segment.address + UInt64(skip), take))
+            remaining -= take
+            skip = 0
+        }
+        return result
+    }
+
+    /// The packet header for these ranges (what `init(packet:)` parses).
+    public func encodedHeader() -> [UInt8] {
+        var w = ByteWriter()
+        w.u32(0)
+        w.u32(UInt32(truncatingIfNeeded: ranges.count))
+        for range in ranges {
+            w.u32(UInt32(truncatingIfNeeded: range.byteCount))
+            w.u32(UInt32(truncatingIfNeeded: range.byteOffset))
+            for pfn in range.pfns { w.u64(pfn) }
+        }
+        return w.bytes
+    }
+
+    /// A type-9 packet carrying these ranges and `payload` (as a guest would send it).
+    public func packet(flags: UInt16 = 1, transactionID: UInt64, payload: [UInt8]) -> VMBusPacket {
+        VMBusPacket(type: .dataUsingGPADirect, flags: flags, transactionID: transactionID,
+                    header: encodedHeader(), payload: payload)
+    }
+
+    private static func checkShape(index: Int, byteCount: Int, byteOffset: Int) throws(GPADirectError) {
+        guard byteCount > 0, byteCount <= Int(UInt32.max) else { throw .invalidByteCount(range: index, count: byteCount) }
+        guard byteOffset >= 0, byteOffset < pageSize else {
+            throw .offsetOutsideFirstPage(range: index, offset: byteOffset)
+        }
+    }
+
+    private static func pageCount(byteOffset: Int, byteCount: Int) -> Int {
+        (byteOffset + byteCount + pageSize - 1) / pageSize
+    }
+}
