@@ -11,18 +11,33 @@ import Glibc
 /// buffers (vectored, straight into guest RAM after bounds checks) on the controller's own I/O
 /// thread, and turns host I/O errors into SCSI sense for the guest.
 public struct StorageControllerDevice: VMBusDevice {
+    /// Largest transfer per request: 1 MiB (Linux then sends 1 MiB sequential I/O as one
+    /// request instead of four 256 KiB ones).
+    public static let maxTransferBytes: UInt32 = 1 << 20
+
     public let offer: VMBusChannelOffer
     private var controller: StorageControllerProtocol
     private let targets: SCSITargetMap
     private let images: [SCSIAddress: DiskImage]
     private let memory: GuestRAM
     private let log: RateLimitedLog
+    /// Nil for the primary channel; the sub-channel index otherwise (it only runs SRBs).
+    private let subchannelIndex: Int?
+    /// Sub-channels created so far (they stay registered across guest reconnects).
+    private var subchannelsCreated = 0
+    private var newSubchannels: [any VMBusDevice] = []
 
-    /// - Parameter index: the controller number; it makes the instance GUID unique.
-    public init(index: Int, disks: [DiskImage], memory: GuestRAM, log: @escaping @Sendable (String) -> Void) {
+    /// - Parameters:
+    ///   - index: the controller number; it makes the instance GUID unique.
+    ///   - maxSubchannels: extra queues offered when the guest asks (Linux asks for one per
+    ///     vCPU beyond the first); each runs on its own I/O thread.
+    public init(index: Int, disks: [DiskImage], memory: GuestRAM, maxSubchannels: Int = 0,
+                log: @escaping @Sendable (String) -> Void) {
         let instance = VMBusGUID(0x4B45_454C, 0x5343, 0x5349, [0x80, 0, 0, 0, 0, 0, 0, UInt8(truncatingIfNeeded: index)])
         offer = VMBusChannelOffer(classID: VMBusDeviceClass.scsi, instanceID: instance)
-        controller = StorageControllerProtocol()
+        subchannelIndex = nil
+        controller = StorageControllerProtocol(configuration: .init(
+            maxTransferBytes: Self.maxTransferBytes, maxSubchannels: UInt16(clamping: maxSubchannels)))
         var images: [SCSIAddress: DiskImage] = [:]
         var geometry: [SCSIAddress: VirtualDiskGeometry] = [:]
         for (lun, image) in disks.enumerated() {
@@ -37,24 +52,52 @@ public struct StorageControllerDevice: VMBusDevice {
         self.log = RateLimitedLog(sink: log)
     }
 
-    public mutating func channelOpened(_ channel: inout VMBusChannel) { controller.reset() }
+    /// A sub-channel of `primary`: same controller, disks and negotiated protocol.
+    private init(subchannelOf primary: StorageControllerDevice, index: Int) {
+        offer = VMBusChannelOffer(classID: primary.offer.classID, instanceID: primary.offer.instanceID,
+                                  subchannelIndex: UInt16(clamping: index))
+        controller = primary.controller
+        targets = primary.targets
+        images = primary.images
+        memory = primary.memory
+        log = primary.log
+        subchannelIndex = index
+    }
+
+    public mutating func channelOpened(_ channel: inout VMBusChannel) {
+        if subchannelIndex == nil { controller.reset() }
+    }
+
+    public mutating func takeNewSubchannels() -> [any VMBusDevice] {
+        defer { newSubchannels = [] }
+        return newSubchannels
+    }
 
     public mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel) {
-        switch controller.receive(packet) {
+        let action = subchannelIndex == nil ? controller.receive(packet) : controller.receiveOnSubchannel(packet)
+        switch action {
         case .none:
             break
         case .reply(let reply), .completeAfterOutstandingIO(let reply):
             // I/O is synchronous on this thread, so nothing is outstanding when a reset arrives.
             channel.send(reply)
-        case .offerSubchannels(_, _, let completion):
+        case let .offerSubchannels(first, count, completion):
             if let completion { channel.send(completion) }
+            // After a guest reconnect the protocol counts from 1 again; existing ones are reused.
+            let end = first + count
+            while subchannelsCreated + 1 < end {
+                subchannelsCreated += 1
+                newSubchannels.append(StorageControllerDevice(subchannelOf: self, index: subchannelsCreated))
+            }
         case .execute(let request):
             if let reply = request.completionPacket(execute(request)) { channel.send(reply) }
         }
     }
 
     public mutating func tick(_ channel: inout VMBusChannel) {}
-    public mutating func channelClosed() { controller.reset() }
+    public mutating func channelClosed() {
+        if subchannelIndex == nil { controller.reset() }
+    }
 
     /// Runs one SRB and returns its completion.
     private func execute(_ request: StorageRequest) -> SCSICompletion {

@@ -76,7 +76,8 @@ public final class Partition: Sendable {
 
         if !configuration.disks.isEmpty {
             let images = try configuration.disks.map { try DiskImage(path: $0.path, readOnly: $0.readOnly) }
-            try hyperV.vmbus.add(StorageControllerDevice(index: 0, disks: images, memory: ram, log: log),
+            try hyperV.vmbus.add(StorageControllerDevice(index: 0, disks: images, memory: ram,
+                                                         maxSubchannels: configuration.cpus - 1, log: log),
                                  ownThread: "keel-storvsp0")
         }
 

@@ -32,10 +32,16 @@ final class VMBusChannelLoop: Sendable {
     private let thread = Mutex<NamedThread?>(nil)
     private let name: String
 
-    init(name: String, log: RateLimitedLog) throws(SystemError) {
+    private let offerSubchannels: @Sendable ([any VMBusDevice]) -> Void
+
+    /// - Parameter offerSubchannels: offers sub-channel devices a device asked for; called on
+    ///   the loop thread without the loop's lock held.
+    init(name: String, log: RateLimitedLog,
+         offerSubchannels: @escaping @Sendable ([any VMBusDevice]) -> Void) throws(SystemError) {
         wake = try EventFD(nonBlocking: true)
         self.name = name
         self.log = log
+        self.offerSubchannels = offerSubchannels
     }
 
     /// Registers the device behind relid `relid` (before or after the guest connects).
@@ -108,7 +114,8 @@ final class VMBusChannelLoop: Sendable {
 
     /// Drains every open channel, hands the packets to its device, then ticks the device.
     private func serviceChannels() {
-        state.withLock { s in
+        let subchannels = state.withLock { s -> [any VMBusDevice] in
+            var subchannels: [any VMBusDevice] = []
             for relid in s.open.keys.sorted() {
                 guard var open = s.open[relid], var device = s.devices[relid] else { continue }
                 _ = open.doorbell.wait()
@@ -125,9 +132,12 @@ final class VMBusChannelLoop: Sendable {
                     open.failureLogged = true
                     log.log("VMBus channel \(relid) stopped: \(failure)")
                 }
+                subchannels += device.takeNewSubchannels()
                 s.open[relid] = open
                 s.devices[relid] = device
             }
+            return subchannels
         }
+        if !subchannels.isEmpty { offerSubchannels(subchannels) }
     }
 }

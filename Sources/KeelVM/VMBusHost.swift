@@ -20,7 +20,7 @@ final class VMBusHost: Sendable {
     /// The loop that runs the integration services and other light devices.
     private let sharedLoop: VMBusChannelLoop
     /// Every loop, and which loop runs each relid's device.
-    private let loops: Mutex<(all: [VMBusChannelLoop], byRelid: [UInt32: VMBusChannelLoop])>
+    private let loops: Mutex<(all: [VMBusChannelLoop], byRelid: [UInt32: VMBusChannelLoop], started: Bool)>
     private let log: @Sendable (String) -> Void
     private let guestLog: RateLimitedLog
 
@@ -34,26 +34,48 @@ final class VMBusHost: Sendable {
         self.log = log
         guestLog = RateLimitedLog(sink: log)
         server = Mutex(VMBusServer(configuration: .init(vpCount: UInt32(vpCount)), memory: memory))
-        let shared = try VMBusChannelLoop(name: "keel-vmbus", log: guestLog)
+        // The light devices on the shared loop (integration services) have no sub-channels.
+        let shared = try VMBusChannelLoop(name: "keel-vmbus", log: guestLog) { [guestLog] _ in
+            _ = guestLog.log("VMBus: sub-channels requested by a device on the shared thread; ignored")
+        }
         sharedLoop = shared
-        loops = Mutex((all: [shared], byRelid: [:]))
+        loops = Mutex((all: [shared], byRelid: [:], started: false))
+    }
+
+    /// Offers sub-channel devices asked for by a running device, each on its own thread.
+    private func offer(_ devices: [any VMBusDevice], thread base: String) {
+        for device in devices {
+            do {
+                try add(device, ownThread: "\(base)-sc\(device.offer.subchannelIndex)")
+            } catch {
+                log("VMBus: cannot offer a sub-channel: \(error)")
+            }
+        }
     }
 
     /// Offers `device` on the bus (when the guest asks for offers). With `ownThread`, the device
     /// gets its own I/O thread (storage, network); otherwise it shares the integration services'.
     func add(_ device: any VMBusDevice, ownThread name: String? = nil) throws {
-        let loop = try name.map { try VMBusChannelLoop(name: $0, log: guestLog) } ?? sharedLoop
-        let (relid, output) = try server.withLock { s in try s.addChannel(device.offer) }
-        loop.register(device, relid: relid)
-        loops.withLock { l in
-            if loop !== sharedLoop { l.all.append(loop) }
-            l.byRelid[relid] = loop
+        let loop = try name.map { thread in
+            try VMBusChannelLoop(name: thread, log: guestLog) { [weak self] in self?.offer($0, thread: thread) }
+        } ?? sharedLoop
+        // Register with the loop before the offer can reach the guest.
+        let running = loops.withLock { $0.started }
+        if loop !== sharedLoop, running { try loop.start() }
+        try server.withLock { s in
+            let (relid, output) = try s.addChannel(device.offer)
+            loop.register(device, relid: relid)
+            loops.withLock { l in
+                if loop !== sharedLoop { l.all.append(loop) }
+                l.byRelid[relid] = loop
+            }
+            apply(output.events)
+            post(output.messages)
         }
-        deliver(output)
     }
 
     func start() throws(SystemError) {
-        for loop in loops.withLock({ $0.all }) { try loop.start() }
+        for loop in loops.withLock({ l in l.started = true; return l.all }) { try loop.start() }
     }
 
     func stop() {
@@ -93,11 +115,6 @@ final class VMBusHost: Sendable {
     }
 
     // MARK: Server output
-
-    private func deliver(_ output: VMBusServerOutput) {
-        apply(output.events)
-        post(output.messages)
-    }
 
     private func post(_ messages: [VMBusOutgoingMessage]) {
         for m in messages {

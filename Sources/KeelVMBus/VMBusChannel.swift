@@ -107,6 +107,13 @@ public protocol VMBusDevice: Sendable {
     mutating func tick(_ channel: inout VMBusChannel)
     /// The channel closed (guest close, teardown, rescind, unload or reconnect).
     mutating func channelClosed()
+    /// Sub-channel devices this device wants offered (multi-queue devices, after the guest
+    /// asked for them); the loop takes them after each call above and offers them.
+    mutating func takeNewSubchannels() -> [any VMBusDevice]
+}
+
+extension VMBusDevice {
+    public mutating func takeNewSubchannels() -> [any VMBusDevice] { [] }
 }
 
 public enum VMBusDeviceTiming {

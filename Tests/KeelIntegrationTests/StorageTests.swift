@@ -29,11 +29,13 @@ struct StorageTests {
         boot.cpus = 2
         boot.disks = [disk]
         boot.script = """
-            echo "disk-model $(cat /sys/block/sda/device/vendor) $(cat /sys/block/sda/device/model)"
+            echo disk-model $(cat /sys/block/sda/device/vendor) $(cat /sys/block/sda/device/model)
             echo "KEEL-GUEST read_pattern=$(dd if=/dev/sda bs=1M skip=8 count=1 2>/dev/null | sha256sum | cut -c1-64)"
             dd if=/dev/urandom of=/tmp/p bs=1M count=4 2>/dev/null
             echo "KEEL-GUEST written_pattern=$(sha256sum /tmp/p | cut -c1-64)"
             dd if=/tmp/p of=/dev/sda bs=1M seek=16 conv=fsync 2>/dev/null && echo "KEEL-GUEST write_ok"
+            # two vCPUs: the guest asked for one sub-channel (a second queue) and opened it
+            echo "KEEL-GUEST storvsc_channels=$(ls /sys/bus/vmbus/devices/4b45454c-5343-5349-8000-000000000000/channels | wc -l)"
             """
         let report = try await bootGuest(boot, under: .keel, timeout: .seconds(300))
         #expect(!report.timedOut, "\(report.tail)")
@@ -42,6 +44,7 @@ struct StorageTests {
         #expect(!report.lines(containing: "disk-model Msft Virtual Disk").isEmpty, "\(report.tail)")
         #expect(report.values["read_pattern"] == hostPattern, "guest read other bytes than the host wrote")
         #expect(report.flags.contains("write_ok"), "\(report.tail)")
+        #expect(report.int("storvsc_channels") == 2, "\(report.tail)")
         let written = try #require(report.values["written_pattern"], "\(report.tail)")
         #expect(try ScratchDirectory.sha256(disk, offset: 16 * Self.mib, count: 4 * Self.mib) == written,
                 "the host reads other bytes than the guest wrote")
@@ -137,5 +140,31 @@ struct StorageTests {
         let dumped = "\(scratch.path)/flushed.bin"
         _ = try runHostCommand(["debugfs", "-R", "dump /flushed.bin \(dumped)", disk])
         #expect(try ScratchDirectory.sha256(dumped, count: 8 * Self.mib) == flushed, "flushed data lost")
+    }
+
+    /// A host that runs out of space under a sparse image: the guest's writes fail with an I/O
+    /// error (DATA PROTECT, space allocation failed), Keel keeps running, reads still work.
+    @Test func hostOutOfSpaceBecomesAGuestIOError() async throws {
+        let scratch = try ScratchDirectory("storage-enospc")
+        let small = scratch.path + "/small"
+        _ = try runHostCommand(["mkdir", "-p", small])
+        let mounted = try runHostCommand(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small])
+        try #require(mounted.status == 0, "cannot mount a small tmpfs (needs root in the rig): \(mounted.output)")
+        defer { _ = try? runHostCommand(["umount", "-l", small]) }
+        let disk = small + "/sparse.img"
+        _ = try runHostCommand(["truncate", "-s", "64M", disk])
+        var boot = GuestBoot(image: GuestImage(.linux612))
+        boot.disks = [disk]
+        boot.script = """
+            if dd if=/dev/urandom of=/dev/sda bs=1M count=32 oflag=direct 2>/tmp/err; then echo KEEL-GUEST big_write=ok;
+            else echo KEEL-GUEST big_write=failed; cat /tmp/err; fi
+            dmesg | grep -iE 'sense|critical|error' | tail -5
+            echo "KEEL-GUEST read_after=$(dd if=/dev/sda bs=4096 count=1 iflag=direct 2>/dev/null | wc -c)"
+            """
+        let report = try await bootGuest(boot, under: .keel, timeout: .seconds(300))
+        #expect(report.exitStatus == 0, "\(report.tail)")
+        #expect(report.values["big_write"] == "failed", "\(report.tail)")
+        #expect(report.int("read_after") == 4096, "\(report.tail)")
+        #expect(!report.lines(containing: "No space left on device").isEmpty, "Keel should log the host error:\n\(report.tail)")
     }
 }
