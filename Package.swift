@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "keel", targets: ["keel"]),
         .executable(name: "keel-worker", targets: ["keel-worker"]),
+        .executable(name: "keeld", targets: ["keeld"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,9 +32,13 @@ let package = Package(
         .target(name: "KeelIntegrationServices", dependencies: ["KeelVMBus"]),
         // Layer 4: synthetic SCSI (StorVSP) protocol and SCSI disk emulation as pure logic.
         .target(name: "KeelStorage", dependencies: ["KeelVMBus", "KeelSystem"]),
+        // Layer 4: synthetic network (NVSP + RNDIS) protocol as pure logic.
+        .target(name: "KeelNetwork", dependencies: ["KeelVMBus", "KeelSystem"]),
         // Layer 5: emulated chipset devices, the I/O buses, and the VMBus devices (integration
-        // services, storage) on their pure protocol cores. Never imports KVM.
-        .target(name: "KeelDevices", dependencies: ["KeelSystem", "KeelVMBus", "KeelIntegrationServices", "KeelStorage"]),
+        // services, storage, network) on their pure protocol cores. Never imports KVM.
+        .target(name: "KeelDevices", dependencies: [
+            "KeelSystem", "KeelVMBus", "KeelIntegrationServices", "KeelStorage", "KeelNetwork",
+        ]),
         // Layer 6: assembles a partition from a configuration and runs it.
         .target(name: "KeelVM", dependencies: [
             "CKVM", "KeelKVM", "KeelSystem", "KeelPlatform", "KeelDevices", "KeelHyperV", "KeelVMBus",
@@ -43,7 +48,12 @@ let package = Package(
         .executableTarget(name: "keel-worker", dependencies: ["KeelVM", "KeelSystem"]),
         .executableTarget(name: "keel", dependencies: [
             "KeelSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "KeelManagement",
         ]),
+        // Management: API models, validation, the VM state machine and the state-directory
+        // formats (pure; keeld and the CLI share it). keeld: the service on a Unix socket.
+        .target(name: "KeelManagement"),
+        .executableTarget(name: "keeld", dependencies: ["KeelManagement", "KeelSystem"]),
         // Writes the tiny test kernels for the host benchmarks.
         .executableTarget(name: "keel-tiny-kernel", dependencies: ["KeelTestSupport"]),
         // Test support: boots real guests under a chosen VMM and parses the guest agent's report.
@@ -54,8 +64,10 @@ let package = Package(
         .testTarget(name: "KeelVMBusTests", dependencies: ["KeelVMBus", "KeelSystem"]),
         .testTarget(name: "KeelIntegrationServicesTests", dependencies: ["KeelIntegrationServices", "KeelVMBus"]),
         .testTarget(name: "KeelStorageTests", dependencies: ["KeelStorage", "KeelVMBus", "KeelSystem"]),
+        .testTarget(name: "KeelNetworkTests", dependencies: ["KeelNetwork", "KeelVMBus", "KeelSystem"]),
         .testTarget(name: "KeelKVMTests", dependencies: ["KeelKVM", "KeelSystem", "KeelVM", "KeelPlatform", "KeelDevices"]),
         .testTarget(name: "KeelIntegrationTests", dependencies: ["KeelTestSupport"]),
+        .testTarget(name: "KeelManagementTests", dependencies: ["KeelManagement", "KeelSystem"]),
     ],
     swiftLanguageModes: [.v6]
 )

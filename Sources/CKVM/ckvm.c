@@ -31,3 +31,27 @@ int ckvm_vcpu_thread_prepare(struct kvm_run *run) {
 }
 
 int ckvm_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <errno.h>
+
+int ckvm_tap_open(const char *name) {
+    if (strlen(name) >= IFNAMSIZ) { errno = ENAMETOOLONG; return -1; }
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}

@@ -34,6 +34,8 @@ public struct GuestBoot: Sendable {
     public var script: String?
     /// Extra `keel run` options (ignored under QEMU).
     public var keelOptions: [String] = []
+    /// Command prefix for the VMM, e.g. `["ip", "netns", "exec", "ns1"]`.
+    public var launcher: [String] = []
 
     public init(image: GuestImage) {
         kernel = image.kernel
@@ -51,7 +53,7 @@ public struct GuestBoot: Sendable {
     public func arguments(for vmm: VMM) -> [String] {
         switch vmm {
         case .qemu(let machine):
-            var args = ["qemu-system-x86_64", "-accel", "kvm", "-M", machine,
+            var args = launcher + ["qemu-system-x86_64", "-accel", "kvm", "-M", machine,
                         "-m", "\(memoryMiB)", "-smp", "\(cpus)",
                         "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
                         "-kernel", kernel, "-initrd", initrd, "-append", fullCommandLine]
@@ -60,7 +62,7 @@ public struct GuestBoot: Sendable {
             }
             return args
         case .keel:
-            var args = [TestEnvironment.path(".build/release/keel"), "run", "--kernel", kernel, "--initrd", initrd,
+            var args = launcher + [TestEnvironment.path(".build/release/keel"), "run", "--kernel", kernel, "--initrd", initrd,
                         "--cmdline", fullCommandLine, "--memory", "\(memoryMiB)", "--cpus", "\(cpus)"]
             for disk in disks { args += ["--disk", disk] }
             return args + keelOptions
@@ -79,10 +81,13 @@ public struct GuestBootError: Error, CustomStringConvertible {
 /// example the agent's `KEEL-GUEST ready`), as a person typing at the prompt would;
 /// `signalAfter` sends a signal to the VMM process the same way (e.g. SIGTERM for a host-
 /// initiated shutdown). For each text in `watch`, the report notes when it first appeared.
+/// Each `onLine` action runs once (on the reading thread) when a line contains its trigger,
+/// e.g. to change the host side while the guest waits.
 public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .seconds(240),
                       typeAfter: (trigger: String, text: String)? = nil,
                       signalAfter: (trigger: String, signal: Int32)? = nil,
-                      watch: [String] = []) async throws -> GuestReport {
+                      watch: [String] = [],
+                      onLine: [(trigger: String, action: @Sendable () -> Void)] = []) async throws -> GuestReport {
     let started = ContinuousClock.now
     let child: ChildProcess
     do { child = try ChildProcess(arguments: boot.arguments(for: vmm)) } catch {
@@ -104,8 +109,23 @@ public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .se
     var report = GuestReport()
     var typed = false
     var signalled = false
+    var pendingActions = onLine
     var pending: [UInt8] = []
+    // A VMM that survives SIGKILL (stuck in the kernel) must not hang the test run: 30 s after
+    // the kill the harness stops reading and does not wait for it.
+    let killedAt = Mutex<ContinuousClock.Instant?>(nil)
+    var abandoned = false
     while true {
+        if Poller.waitReadable([child.output.rawValue], timeoutMilliseconds: 500).isEmpty {
+            if timedOut.withLock({ $0 }) {
+                let since = killedAt.withLock { k in
+                    if k == nil { k = ContinuousClock.now }
+                    return ContinuousClock.now - (k ?? ContinuousClock.now)
+                }
+                if since > .seconds(30) { abandoned = true; break }
+            }
+            continue
+        }
         guard let chunk = try? child.output.read(maxCount: 4096), !chunk.isEmpty else { break }
         pending += chunk
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
@@ -124,6 +144,9 @@ public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .se
                 typed = true
                 try? child.input.writeAll(Array(typeAfter.text.utf8))
             }
+            while let i = pendingActions.firstIndex(where: { line.contains($0.trigger) }) {
+                pendingActions.remove(at: i).action()
+            }
             if let signalAfter, !signalled, line.contains(signalAfter.trigger) {
                 signalled = true
                 child.send(signal: signalAfter.signal)
@@ -131,7 +154,10 @@ public func bootGuest(_ boot: GuestBoot, under vmm: VMM, timeout: Duration = .se
         }
     }
     if !pending.isEmpty { report.consume(line: String(decoding: pending, as: UTF8.self)) }
-    let status = child.wait()
+    if abandoned {
+        report.consume(line: "HARNESS: the VMM (pid \(child.pid)) did not exit 30 s after SIGKILL; abandoned")
+    }
+    let status = abandoned ? -1 : child.wait()
     finished.withLock { $0 = true }
     watchdog.join()
     report.timedOut = timedOut.withLock { $0 }

@@ -14,7 +14,7 @@ public func runHostCommand(_ arguments: [String]) throws -> (status: Int32, outp
 }
 
 /// A scratch directory for one test's disk images, removed when the value goes away.
-public final class ScratchDirectory {
+public final class ScratchDirectory: Sendable {
     public let path: String
 
     public init(_ name: String) throws {

@@ -81,6 +81,13 @@ public final class Partition: Sendable {
                                  ownThread: "keel-storvsp0")
         }
 
+        for (index, network) in configuration.networks.enumerated() {
+            let tap = try TapDevice(name: network.tap)
+            try hyperV.vmbus.add(NetworkAdapterDevice(index: index, tap: tap, mac: network.resolvedMAC(index: index),
+                                                      memory: ram, log: log),
+                                 ownThread: "keel-netvsp\(index)")
+        }
+
         let entry = try BootLoader.load(configuration: configuration, layout: layout, ram: ram,
                                         extraDSDT: chipset.dsdtDevices + ACPIDevices.vmbus())
 

@@ -102,7 +102,9 @@ final class VMBusChannelLoop: Sendable {
     private func run() {
         while true {
             let doorbells = state.withLock { s -> [Int32]? in
-                s.stopping ? nil : s.open.values.map(\.doorbell.rawValue)
+                guard !s.stopping else { return nil }
+                return s.open.values.map(\.doorbell.rawValue)
+                    + s.open.keys.flatMap { s.devices[$0]?.pollDescriptors ?? [] }
             }
             guard let doorbells else { return }
             _ = Poller.waitReadable([wake.rawValue] + doorbells,

@@ -23,6 +23,9 @@ final class VMBusHost: Sendable {
     private let loops: Mutex<(all: [VMBusChannelLoop], byRelid: [UInt32: VMBusChannelLoop], started: Bool)>
     private let log: @Sendable (String) -> Void
     private let guestLog: RateLimitedLog
+    /// Page lists of complete GPADLs, for devices' own buffers. A leaf lock: devices read it
+    /// from their I/O threads while holding their loop's lock.
+    private let gpadlPages = GPADLPages()
 
     init(vm: KVMVirtualMachine, memory: GuestRAM, synic: SynIC, vpCount: Int, signalEventPort: UInt8,
          inject: @escaping @Sendable (SynICInterrupt) -> Void, log: @escaping @Sendable (String) -> Void) throws {
@@ -148,21 +151,25 @@ final class VMBusHost: Sendable {
                 _ = guestLog.log("VMBus: \(d.message)")
             case .reset:
                 synic.discardQueuedMessages(sint: Int(VMBusServer.defaultSINT))
-            case .gpadlCreated, .gpadlRemoved, .relidReleased, .transportConnectRequest:
+            case .gpadlCreated(let gpadl):
+                if let pages = gpadl.wholePageAddresses { gpadlPages.set(gpadl.handle, pages) }
+            case .gpadlRemoved(let handle):
+                gpadlPages.set(handle, nil)
+            case .relidReleased, .transportConnectRequest:
                 break
             }
         }
     }
 
     private func openChannel(_ open: VMBusChannelOpen) {
-        let synic = self.synic, inject = self.inject
+        let synic = self.synic, inject = self.inject, gpadls = self.gpadlPages
         guard let loop = loopFor(relid: open.relid) else { return }
         do {
-            let channel = try VMBusChannel(open: open, memory: memory) { vp, relid in
+            let channel = try VMBusChannel(open: open, memory: memory, signalGuest: { vp, relid in
                 if case .signalled(let irq?) = synic.signalEvent(vp: Int(vp), sint: Int(VMBusServer.defaultSINT), flag: Int(relid)) {
                     inject(irq)
                 }
-            }
+            }, gpadlPages: { gpadls.pages($0) })
             let doorbell = try EventFD(nonBlocking: true)
             try vm.attachPortIOEventFD(doorbell, port: signalEventPort, length: 4, match: UInt64(open.signalConnectionID))
             loop.open(channel, doorbell: doorbell)
@@ -180,4 +187,11 @@ final class VMBusHost: Sendable {
             log("VMBus channel \(relid): \(error)")
         }
     }
+}
+
+/// Page lists of the guest's complete GPADLs by handle (a leaf lock, see `VMBusHost`).
+private final class GPADLPages: Sendable {
+    private let table = Mutex<[UInt32: [UInt64]]>([:])
+    func set(_ handle: UInt32, _ pages: [UInt64]?) { table.withLock { $0[handle] = pages } }
+    func pages(_ handle: UInt32) -> [UInt64]? { table.withLock { $0[handle] } }
 }

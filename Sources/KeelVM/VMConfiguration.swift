@@ -14,10 +14,14 @@ public struct VMConfiguration: Sendable, Equatable {
     public var rtcOffsetSeconds: Int64 = 0
     /// Raw disk images on the synthetic SCSI controller, LUN 0, 1, … in this order.
     public var disks: [DiskConfiguration] = []
+    /// Synthetic network adapters, each bridged to a host TAP interface.
+    public var networks: [NetworkConfiguration] = []
 
     public static let maximumCPUs = 64
     /// LUNs Keel puts on its SCSI controller (Hyper-V allows 64 per controller).
     public static let maximumDisks = 64
+    /// Network adapters per VM (Hyper-V allows 8 synthetic adapters).
+    public static let maximumNetworks = 8
     /// Largest RTC offset accepted: about a century either way.
     public static let maximumRTCOffsetSeconds: Int64 = 100 * 366 * 86_400
 
@@ -54,6 +58,14 @@ public struct VMConfiguration: Sendable, Equatable {
             throw ConfigurationError("--disk: \(disks.count) disks, at most \(Self.maximumDisks)")
         }
         for disk in disks { try disk.validate() }
+        guard networks.count <= Self.maximumNetworks else {
+            throw ConfigurationError("--net: \(networks.count) adapters, at most \(Self.maximumNetworks)")
+        }
+        if let tap = Dictionary(grouping: networks, by: \.tap).first(where: { $0.value.count > 1 })?.key {
+            throw ConfigurationError("--net tap=\(tap): given twice")
+        }
+        let macs = networks.enumerated().map { $0.element.resolvedMAC(index: $0.offset) }
+        if Set(macs).count != macs.count { throw ConfigurationError("--net: two adapters have the same MAC address") }
         if let duplicate = Dictionary(grouping: disks, by: \.path).first(where: { $0.value.count > 1 })?.key {
             throw ConfigurationError("--disk \(duplicate): given twice")
         }
@@ -117,6 +129,60 @@ public struct DiskConfiguration: Sendable, Equatable {
         guard let size = Host.fileSize(path), size >= Self.minimumSize else {
             throw ConfigurationError("--disk \(path): empty or smaller than \(Self.minimumSize) bytes")
         }
+    }
+}
+
+/// A synthetic network adapter bridged to a host TAP (`--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]`).
+public struct NetworkConfiguration: Sendable, Equatable {
+    public var tap: String
+    public var mac: [UInt8]?
+
+    public init(tap: String, mac: [UInt8]? = nil) {
+        self.tap = tap
+        self.mac = mac
+    }
+
+    /// The MAC the guest sees: the configured one, or a stable one in Hyper-V's range
+    /// (00:15:5D) derived from the TAP name and the adapter's position.
+    public func resolvedMAC(index: Int) -> [UInt8] {
+        if let mac { return mac }
+        var hash: UInt32 = 2_166_136_261   // FNV-1a
+        for byte in Array(tap.utf8) + [UInt8(truncatingIfNeeded: index)] { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return [0x00, 0x15, 0x5D, UInt8(truncatingIfNeeded: hash >> 16), UInt8(truncatingIfNeeded: hash >> 8),
+                UInt8(truncatingIfNeeded: hash)]
+    }
+
+    /// Parses `tap=NAME[,mac=XX:XX:XX:XX:XX:XX]`.
+    public static func parse(_ text: String) throws(ConfigurationError) -> NetworkConfiguration {
+        var tap: String?
+        var mac: [UInt8]?
+        for option in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ConfigurationError("--net \(text): expected key=value, got '\(option)'") }
+            switch parts[0] {
+            case "tap":
+                guard !parts[1].isEmpty, parts[1].utf8.count < 16, !parts[1].contains("/") else {
+                    throw ConfigurationError("--net \(text): TAP name must be 1 to 15 characters without '/'")
+                }
+                tap = parts[1]
+            case "mac":
+                mac = try parseMAC(parts[1], in: text)
+            default:
+                throw ConfigurationError("--net \(text): unknown option '\(parts[0])' (use tap=NAME[,mac=...])")
+            }
+        }
+        guard let tap else { throw ConfigurationError("--net \(text): missing tap=NAME") }
+        return NetworkConfiguration(tap: tap, mac: mac)
+    }
+
+    static func parseMAC(_ text: String, in option: String) throws(ConfigurationError) -> [UInt8] {
+        let octets = text.split(separator: ":", omittingEmptySubsequences: false).compactMap { part in
+            part.count == 2 ? UInt8(part, radix: 16) : nil
+        }
+        guard octets.count == 6 else { throw ConfigurationError("--net \(option): MAC must look like 00:15:5d:01:02:03") }
+        guard octets[0] & 1 == 0 else { throw ConfigurationError("--net \(option): \(text) is a multicast address") }
+        guard octets != [0, 0, 0, 0, 0, 0] else { throw ConfigurationError("--net \(option): the MAC cannot be all zeros") }
+        return octets
     }
 }
 

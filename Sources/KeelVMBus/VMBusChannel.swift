@@ -19,11 +19,17 @@ public struct VMBusChannel: Sendable {
     public static let backlogLimit = 64
     public private(set) var droppedPackets = 0
 
-    public init(open: VMBusChannelOpen, memory: any GuestMemory, signalGuest: @escaping GuestSignal) throws(RingBufferError) {
+    /// Page addresses of a GPADL the guest created (device buffers such as netvsc's receive
+    /// and send buffers), or nil for an unknown handle.
+    public let gpadlPages: @Sendable (_ handle: UInt32) -> [UInt64]?
+
+    public init(open: VMBusChannelOpen, memory: any GuestMemory, signalGuest: @escaping GuestSignal,
+                gpadlPages: @escaping @Sendable (UInt32) -> [UInt64]? = { _ in nil }) throws(RingBufferError) {
         self.open = open
         incoming = try RingBuffer(pageAddresses: open.guestToHostRing, memory: memory)
         outgoing = try RingBuffer(pageAddresses: open.hostToGuestRing, memory: memory)
         self.signalGuest = signalGuest
+        self.gpadlPages = gpadlPages
     }
 
     /// Why the channel stopped working (a guest-corrupted ring), or nil.
@@ -110,10 +116,13 @@ public protocol VMBusDevice: Sendable {
     /// Sub-channel devices this device wants offered (multi-queue devices, after the guest
     /// asked for them); the loop takes them after each call above and offers them.
     mutating func takeNewSubchannels() -> [any VMBusDevice]
+    /// Host descriptors (e.g. a TAP) whose readability should wake the loop for a `tick`.
+    var pollDescriptors: [Int32] { get }
 }
 
 extension VMBusDevice {
     public mutating func takeNewSubchannels() -> [any VMBusDevice] { [] }
+    public var pollDescriptors: [Int32] { [] }
 }
 
 public enum VMBusDeviceTiming {

@@ -1,3 +1,4 @@
+import KeelSystem
 import KeelVM
 
 /// `keel-worker run` options, parsed by hand: the worker links no argument-parsing or Foundation
@@ -5,8 +6,9 @@ import KeelVM
 enum RunOptions {
     static let help = """
     USAGE: keel-worker run --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MIB] [--cpus N]
-                           [--disk PATH[,readonly]]... [--shutdown-timeout SECONDS]
-                           [--rtc-offset SECONDS]
+                           [--disk PATH[,readonly]]... [--net tap=NAME[,mac=MAC]]...
+                           [--shutdown-timeout SECONDS]
+                           [--rtc-offset SECONDS] [--run-dir DIR]
 
     Boots a Linux kernel (bzImage) with the serial console on stdin/stdout.
 
@@ -19,6 +21,10 @@ enum RunOptions {
       --disk PATH[,readonly]
                        raw disk image on the synthetic SCSI controller (repeatable: LUN 0,
                        1, ... in order); locked against other VMs while the VM runs
+      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]
+                       synthetic network adapter bridged to host TAP NAME (created if
+                       missing, which needs CAP_NET_ADMIN); repeatable; default MAC is
+                       stable, 00:15:5d:..., derived from NAME
       --shutdown-timeout SECONDS
                        on SIGTERM, how long the guest may take to shut down after Keel
                        asks it to (through the Hyper-V shutdown service) before Keel
@@ -26,6 +32,10 @@ enum RunOptions {
       --rtc-offset SECONDS
                        start the guest's real-time clock this far from the host's time
                        (negative = behind; default: 0)
+      --run-dir DIR    managed mode (keeld): serve the control socket DIR/control.sock
+                       (owner only; status, pause, resume, shutdown, console attach), keep
+                       the serial console there instead of on stdin/stdout, and write the
+                       exit status and reason to DIR/exit when the VM ends
       -h, --help       this help
 
     Exit status: 0 guest powered off, 1 host error, 2 invalid input, 3 guest reset (reboot),
@@ -40,6 +50,7 @@ enum RunOptions {
     struct Parsed {
         var configuration: VMConfiguration
         var shutdownTimeoutSeconds = 30
+        var runDirectory: String?
     }
 
     static let maximumShutdownTimeoutSeconds = 86_400
@@ -49,6 +60,7 @@ enum RunOptions {
         var kernel: String?
         var configuration = VMConfiguration(kernelPath: "")
         var shutdownTimeout = 30
+        var runDirectory: String?
         var rest = arguments[...]
         while let option = rest.popFirst() {
             if option == "-h" || option == "--help" { return nil }
@@ -62,6 +74,15 @@ enum RunOptions {
             case "--memory": configuration.memoryMiB = try integer(value, option)
             case "--cpus": configuration.cpus = try integer(value, option)
             case "--disk": configuration.disks.append(try DiskConfiguration.parse(value))
+            case "--net": configuration.networks.append(try NetworkConfiguration.parse(value))
+            case "--run-dir":
+                guard value.hasPrefix("/"), Host.fileKind(value) == .directory else {
+                    throw ConfigurationError("--run-dir \(value): not an existing directory given by absolute path")
+                }
+                guard value.utf8.count + 1 + ControlServer.socketName.utf8.count <= UnixSocket.maximumPathLength else {
+                    throw ConfigurationError("--run-dir \(value): too long for a Unix socket path")
+                }
+                runDirectory = value
             case "--rtc-offset": configuration.rtcOffsetSeconds = Int64(try integer(value, option))
             case "--shutdown-timeout":
                 shutdownTimeout = try integer(value, option)
@@ -73,7 +94,7 @@ enum RunOptions {
         }
         guard let kernel else { throw ConfigurationError("--kernel is required") }
         configuration.kernelPath = kernel
-        return Parsed(configuration: configuration, shutdownTimeoutSeconds: shutdownTimeout)
+        return Parsed(configuration: configuration, shutdownTimeoutSeconds: shutdownTimeout, runDirectory: runDirectory)
     }
 
     static func integer(_ text: String, _ option: String) throws(ConfigurationError) -> Int {

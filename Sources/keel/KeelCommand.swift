@@ -8,7 +8,10 @@ struct Keel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keel",
         abstract: "Keel: a Hyper-V-style virtualization stack on Linux KVM.",
-        subcommands: [Run.self])
+        discussion: "`keel run` boots one VM in the foreground. The other commands manage VMs through keeld, "
+            + "Keel's management service (its REST API on a Unix socket).",
+        subcommands: [Run.self, Create.self, Start.self, Stop.self, List.self, Console.self, Pause.self, Resume.self,
+                      Remove.self, Kill.self, Events.self])
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -90,5 +90,9 @@ int ckvm_install_kick_handler(void);
 /// kick handler can set immediate_exit, and unblocks the kick signal (test runners block it).
 int ckvm_vcpu_thread_prepare(struct kvm_run *run);
 
+/// Opens (creating it if needed) the TAP interface `name`, without packet-info headers,
+/// non-blocking. Returns the descriptor or -1 with errno set.
+int ckvm_tap_open(const char *name);
+
 /// Names the calling thread (pthread_setname_np needs _GNU_SOURCE, which Swift's Glibc lacks).
 int ckvm_set_thread_name(const char *name);

@@ -1,0 +1,116 @@
+import KeelNetwork
+import KeelSystem
+import KeelVMBus
+
+/// The synthetic network adapter (Hyper-V's NetVSP) that Linux's `hv_netvsc` binds to, bridged
+/// to a host TAP interface. NVSP and RNDIS are the pure `KeelNetwork` core; this adapter moves
+/// bytes between guest memory (send and receive buffers, GPA-direct pages), the channel and the
+/// TAP on the adapter's own I/O thread, and follows the TAP's up/down state as the link state.
+public struct NetworkAdapterDevice: VMBusDevice {
+    public let offer: VMBusChannelOffer
+    private var adapter: NetworkAdapterProtocol
+    private let tap: TapDevice
+    private let memory: GuestRAM
+    private let log: RateLimitedLog
+    private var hostLinkUp: Bool
+    private var nextLinkCheck: UInt64 = 0
+    /// Frames from the TAP waiting for free receive-buffer sections.
+    private var queue: [[UInt8]] = []
+    /// Frames dropped because the guest's receive buffer stayed full.
+    public private(set) var droppedFrames = 0
+
+    /// TAP frames read per wake-up, so one busy adapter cannot starve the loop.
+    static let framesPerTick = 256
+    /// Frames held while the guest has no free receive section; more are dropped (as a NIC does).
+    static let maxQueuedFrames = 512
+    static let linkCheckInterval: UInt64 = 500_000_000
+
+    /// - Parameter index: the adapter number; it makes the instance GUID unique.
+    public init(index: Int, tap: TapDevice, mac: [UInt8], memory: GuestRAM, log: @escaping @Sendable (String) -> Void) {
+        let instance = VMBusGUID(0x4B45_454C, 0x4E45, 0x5421, [0x80, 0, 0, 0, 0, 0, 0, UInt8(truncatingIfNeeded: index)])
+        offer = VMBusChannelOffer(classID: VMBusDeviceClass.network, instanceID: instance)
+        hostLinkUp = tap.isUp
+        adapter = NetworkAdapterProtocol(configuration: .init(macAddress: mac, linkUp: hostLinkUp))
+        self.tap = tap
+        self.memory = memory
+        self.log = RateLimitedLog(sink: log)
+    }
+
+    public var pollDescriptors: [Int32] { [tap.descriptor.rawValue] }
+
+    public mutating func channelOpened(_ channel: inout VMBusChannel) { adapter.reset() }
+    public mutating func channelClosed() { adapter.reset() }
+
+    public mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel) {
+        perform(adapter.receive(packet), &channel)
+        flushQueue(&channel)   // the guest's completions free receive sections
+    }
+
+    public mutating func tick(_ channel: inout VMBusChannel) {
+        let now = HostClock.monotonicNanoseconds()
+        if now >= nextLinkCheck {
+            nextLinkCheck = now + Self.linkCheckInterval
+            let up = tap.isUp
+            if up != hostLinkUp {
+                hostLinkUp = up
+                _ = log.log("network \(tap.name): host link \(up ? "up" : "down")")
+                perform(adapter.setLink(up: up), &channel)
+            }
+        }
+        for _ in 0..<Self.framesPerTick {
+            guard let frame = tap.read() else { break }
+            if queue.count < Self.maxQueuedFrames { queue.append(frame) } else { droppedFrames += 1 }
+        }
+        flushQueue(&channel)
+    }
+
+    /// Delivers queued frames, several per transfer-page packet, while receive sections are free.
+    private mutating func flushQueue(_ channel: inout VMBusChannel) {
+        while !queue.isEmpty {
+            let (delivery, consumed) = adapter.deliverFrames(queue)
+            queue.removeFirst(min(consumed, queue.count))
+            if let delivery { perform([.deliver(delivery)], &channel) }
+            if consumed == 0 { break }
+        }
+    }
+
+    private mutating func perform(_ actions: [NetworkAction], _ channel: inout VMBusChannel) {
+        for action in actions {
+            switch action {
+            case .send(let packet):
+                channel.send(packet)
+            case .mapReceiveBuffer(let handle):
+                perform(adapter.attachReceiveBuffer(pages: channel.gpadlPages(handle)), &channel)
+            case .mapSendBuffer(let handle):
+                perform(adapter.attachSendBuffer(pages: channel.gpadlPages(handle)), &channel)
+            case .releaseReceiveBuffer, .releaseSendBuffer:
+                break   // the protocol already stopped using it
+            case .readRNDIS(let transfer):
+                perform(adapter.rndisMessage(read(transfer.segments), for: transfer), &channel)
+            case .transmit(let frame):
+                if !tap.write(frame) { _ = log.log("network \(tap.name): host side not ready, frame dropped") }
+            case .deliver(let delivery):
+                var written = true
+                for write in delivery.guestWrites() where (try? memory.write(write.bytes, at: write.address)) == nil {
+                    written = false
+                }
+                if written { channel.send(delivery.packet) } else {
+                    _ = log.log("network \(tap.name): receive buffer outside guest memory")
+                    perform(adapter.abandon(delivery), &channel)
+                }
+            case .diagnostic(let diagnostic):
+                _ = log.log("network \(tap.name): \(diagnostic.message)")
+            }
+        }
+    }
+
+    /// The guest bytes of an RNDIS transfer, or nil if any part is outside guest memory.
+    private func read(_ segments: [GuestSegment]) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        for s in segments {
+            guard let chunk = try? memory.read(at: s.address, count: s.length) else { return nil }
+            bytes += chunk
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,117 @@
+import KeelVMBus
+
+/// A run of guest-physical bytes.
+public struct GuestSegment: Sendable, Equatable {
+    public let address: UInt64
+    public let length: Int
+
+    public init(address: UInt64, length: Int) {
+        self.address = address
+        self.length = length
+    }
+}
+
+/// Bytes to copy into guest memory at a guest-physical address.
+public struct GuestWrite: Sendable, Equatable {
+    public let address: UInt64
+    public let bytes: [UInt8]
+}
+
+/// Where the bytes of one guest SEND_RNDIS_PKT live. The logical RNDIS byte stream is the
+/// send-buffer section bytes (if any) followed by the GPA-direct ranges (if any); `segments`
+/// lists both in order. The caller reads them and hands the bytes to
+/// `NetworkAdapterProtocol.rndisMessage(_:for:)`, which answers the request.
+public struct RNDISTransfer: Sendable, Equatable {
+    public let transactionID: UInt64
+    public let completionRequested: Bool
+    /// 0 = data, 1 = control (informational: messages are dispatched on their RNDIS type).
+    public let channelType: UInt32
+    /// The send-buffer section used, if any.
+    public let sectionIndex: Int?
+    /// Byte range of the send buffer holding the section part.
+    public let sendBufferRange: Range<Int>?
+    /// The GPA-direct part (netvsc "page buffers").
+    public let gpaBuffer: GPADirectBuffer?
+    /// Every guest-physical run to read, in order.
+    public let segments: [GuestSegment]
+    /// Total bytes to read.
+    public let length: Int
+}
+
+/// Host → guest data through the receive buffer: copy every region into the receive buffer
+/// (`guestWrites()` gives the guest-physical pieces), then send `packet`, a
+/// `VM_PKT_DATA_USING_XFER_PAGES` packet naming those regions. The guest's completion with
+/// `transactionID` frees the sub-allocations.
+public struct Delivery: Sendable, Equatable {
+    /// One RNDIS message at a byte offset of the receive buffer.
+    public struct Region: Sendable, Equatable {
+        public let offset: Int
+        public let bytes: [UInt8]
+    }
+
+    public let transactionID: UInt64
+    public let regions: [Region]
+    public let packet: VMBusPacket
+    let pages: PageList
+
+    /// The regions as guest-physical writes, split at page boundaries (adjacent pages merged).
+    public func guestWrites() -> [GuestWrite] {
+        var writes: [GuestWrite] = []
+        for region in regions {
+            var consumed = 0
+            for segment in pages.segments(offset: region.offset, length: region.bytes.count) ?? [] {
+                writes.append(GuestWrite(address: segment.address,
+                                         bytes: Array(region.bytes[consumed..<consumed + segment.length])))
+                consumed += segment.length
+            }
+        }
+        return writes
+    }
+}
+
+/// Guest misbehaviour worth a rate-limited log line. `kind` is a stable key for rate limiting.
+public struct NetworkDiagnostic: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable, Hashable {
+        case malformedNVSP
+        case unexpectedNVSP
+        case bufferRefused
+        case badSendRequest
+        case rndisReadFailed
+        case malformedRNDIS
+        case droppedFrame
+        case unknownCompletion
+        case receiveFailed
+        case controlQueueFull
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// What the device adapter does after feeding the protocol an event, in order.
+public enum NetworkAction: Sendable, Equatable {
+    /// Write this packet (a completion) to the guest's ring.
+    case send(VMBusPacket)
+    /// Look up GPADL `gpadlHandle`, then call `attachReceiveBuffer(pages:)` with its whole-page addresses.
+    case mapReceiveBuffer(gpadlHandle: UInt32)
+    /// Look up GPADL `gpadlHandle`, then call `attachSendBuffer(pages:)`.
+    case mapSendBuffer(gpadlHandle: UInt32)
+    /// The guest revoked the buffer on this GPADL: stop using it (the GPADL teardown follows).
+    case releaseReceiveBuffer(gpadlHandle: UInt32)
+    case releaseSendBuffer(gpadlHandle: UInt32)
+    /// Read the transfer's bytes from guest memory, then call `rndisMessage(_:for:)`.
+    case readRNDIS(RNDISTransfer)
+    /// Put this Ethernet frame on the backend (TAP).
+    case transmit([UInt8])
+    /// Write the delivery's regions into the receive buffer, then send its packet.
+    case deliver(Delivery)
+    /// Log at a rate limit; nothing else to do.
+    case diagnostic(NetworkDiagnostic)
+}

@@ -1,0 +1,126 @@
+import KeelVMBus
+
+extension NetworkAdapterProtocol {
+    /// True while data frames may be delivered: receive buffer attached, RNDIS initialized, a
+    /// non-zero packet filter, link up. While false, frames from the backend are dropped.
+    public var acceptsFrames: Bool {
+        receiveBuffer != nil && rndisInitialized && packetFilter != 0 && linkUp
+    }
+
+    /// Receive sections free for data frames (the control reserve excluded). When a delivery
+    /// returns nil while `acceptsFrames` and this is 0, the buffer is full: queue the frame and
+    /// retry after the guest's next completion.
+    public var freeDataSections: Int { receiveBuffer?.freeForData ?? 0 }
+
+    /// Transfer-page packets the guest has not completed yet.
+    public var outstandingDeliveries: Int { receiveBuffer?.outstandingPackets ?? 0 }
+
+    /// One received frame for the guest, or nil if it is not wanted (see `acceptsFrames`; bad
+    /// size; filtered out by destination MAC) or no receive section is free.
+    public mutating func deliverFrame(_ frame: [UInt8]) -> Delivery? {
+        deliverFrames([frame]).delivery
+    }
+
+    /// Several frames in one transfer-page packet (one section each, at most
+    /// `maxRangesPerPacket`). `consumed` counts the leading frames taken (delivered or dropped);
+    /// the rest did not fit.
+    public mutating func deliverFrames(_ frames: [[UInt8]]) -> (delivery: Delivery?, consumed: Int) {
+        guard acceptsFrames else { return (nil, frames.count) }
+        var messages: [[UInt8]] = []
+        var consumed = 0
+        for frame in frames {
+            guard messages.count < min(Self.maxRangesPerPacket, freeDataSections) else { break }
+            consumed += 1
+            if wants(frame) { messages.append(RNDISEncode.packet(frame: frame)) }
+        }
+        guard !messages.isEmpty else { return (nil, consumed) }
+        return (makeDelivery(messages, channelType: 0, control: false), consumed)
+    }
+
+    /// The caller could not write `delivery` into guest memory and will not send its packet:
+    /// free its sections (its messages are lost), then deliver queued control messages.
+    public mutating func abandon(_ delivery: Delivery) -> [NetworkAction] {
+        guard receiveBuffer?.release(delivery.transactionID) != nil else { return [] }
+        return flushControlQueue()
+    }
+
+    /// The link changed: once RNDIS is initialized the guest gets MEDIA_CONNECT or
+    /// MEDIA_DISCONNECT (before that the state is only remembered; Linux queries it at probe).
+    public mutating func setLink(up: Bool) -> [NetworkAction] {
+        guard up != linkUp else { return [] }
+        linkUp = up
+        guard rndisInitialized else { return [] }
+        return enqueueControl(RNDISEncode.indicateStatus(up ? RNDISStatus.mediaConnect : RNDISStatus.mediaDisconnect))
+    }
+
+    /// Size, then the packet filter by destination MAC (multicast lists are not tracked:
+    /// MULTICAST passes every multicast frame, like ALL_MULTICAST).
+    private func wants(_ frame: [UInt8]) -> Bool {
+        let tagged = frame.count >= 16 && frame[12] == 0x81 && frame[13] == 0x00
+        guard frame.count >= 14, frame.count <= configuration.maxFrameLength + (tagged ? 4 : 0) else { return false }
+        let filter = packetFilter
+        if filter & NDISPacketFilter.promiscuous != 0 { return true }
+        let destination = frame[0..<6]
+        if destination.allSatisfy({ $0 == 0xFF }) { return filter & NDISPacketFilter.broadcast != 0 }
+        if destination[0] & 1 != 0 {
+            return filter & (NDISPacketFilter.multicast | NDISPacketFilter.allMulticast) != 0
+        }
+        return filter & NDISPacketFilter.directed != 0 && destination.elementsEqual(configuration.macAddress)
+    }
+
+    /// Queues an RNDIS control message (response or indication) and delivers what fits.
+    mutating func enqueueControl(_ message: [UInt8]) -> [NetworkAction] {
+        guard controlQueue.count < Self.maxQueuedControlMessages else {
+            return [.diagnostic(NetworkDiagnostic(.controlQueueFull, "RNDIS control message dropped: queue full"))]
+        }
+        controlQueue.append(message)
+        return flushControlQueue()
+    }
+
+    /// Delivers queued control messages into free sections (the reserve included).
+    mutating func flushControlQueue() -> [NetworkAction] {
+        let count = min(controlQueue.count, receiveBuffer?.freeCount ?? 0, Self.maxRangesPerPacket)
+        guard count > 0, let delivery = makeDelivery(Array(controlQueue.prefix(count)), channelType: 1, control: true)
+        else { return [] }
+        controlQueue.removeFirst(count)
+        return [.deliver(delivery)]
+    }
+
+    /// The guest completed one of our transfer-page packets: free its sections, then deliver
+    /// queued control messages.
+    mutating func receiveCompletion(transactionID: UInt64, payload: [UInt8]) -> [NetworkAction] {
+        guard receiveBuffer?.release(transactionID) != nil else {
+            return [.diagnostic(NetworkDiagnostic(.unknownCompletion, "completion for unknown transaction \(transactionID)"))]
+        }
+        var actions: [NetworkAction] = []
+        if payload.u32(4) != NVSPStatus.success {
+            actions.append(.diagnostic(NetworkDiagnostic(.receiveFailed,
+                                                         "guest reported status \(payload.u32(4)) for receive \(transactionID)")))
+        }
+        return actions + flushControlQueue()
+    }
+
+    /// Allocates one section per message and builds the transfer-page packet naming them.
+    private mutating func makeDelivery(_ messages: [[UInt8]], channelType: UInt32, control: Bool) -> Delivery? {
+        guard let pages = receiveBuffer?.pages, let id = receiveBuffer?.id,
+              let (transactionID, sections) = receiveBuffer?.allocate(messages.count, control: control),
+              let buffer = receiveBuffer else { return nil }
+        var header = LEWriter(capacity: 8 + 8 * messages.count)
+        header.u16(id)
+        header.u8(0)
+        header.u8(0)
+        header.u32(UInt32(messages.count))
+        var regions: [Delivery.Region] = []
+        for (section, message) in zip(sections, messages) {
+            let region = Delivery.Region(offset: buffer.byteOffset(ofSection: section),
+                                         bytes: Array(message.prefix(buffer.sectionSize)))
+            header.u32(UInt32(region.bytes.count))
+            header.u32(UInt32(region.offset))
+            regions.append(region)
+        }
+        let payload = NVSPMessage.encode([NVSPMessageType.sendRNDISPacket, channelType, NVSPMessage.noSection, 0])
+        let packet = VMBusPacket(type: .dataUsingTransferPages, flags: 1, transactionID: transactionID,
+                                 header: header.bytes, payload: payload)
+        return Delivery(transactionID: transactionID, regions: regions, packet: packet, pages: pages)
+    }
+}

@@ -1,0 +1,76 @@
+/// Little-endian reads of guest bytes at absolute offsets. Bytes past either end read as zero,
+/// so a missed length check on guest input can never trap.
+extension Array where Element == UInt8 {
+    func readLE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        var value: T = 0
+        for i in 0..<MemoryLayout<T>.size {
+            let index = offset &+ i
+            if index >= 0 && index < count { value |= T(self[index]) << (8 * i) }
+        }
+        return value
+    }
+
+    func u32(_ offset: Int) -> UInt32 { readLE(UInt32.self, at: offset) }
+
+    /// `length` bytes from `offset`, or nil unless the whole run lies inside the array.
+    func run(_ offset: Int, _ length: Int) -> [UInt8]? {
+        guard offset >= 0, length >= 0, offset <= count, length <= count - offset else { return nil }
+        return Array(self[offset..<offset + length])
+    }
+}
+
+/// Little-endian appends, used by the NVSP and RNDIS encoders.
+struct LEWriter {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+    mutating func u8(_ value: UInt8) { bytes.append(value) }
+    mutating func u16(_ value: UInt16) { integer(value) }
+    mutating func u32(_ value: UInt32) { integer(value) }
+    mutating func append(_ data: [UInt8]) { bytes.append(contentsOf: data) }
+    mutating func zeros(_ count: Int) { bytes.append(contentsOf: repeatElement(0, count: Swift.max(0, count))) }
+    /// Zero-pads to a multiple of `alignment` bytes.
+    mutating func align(_ alignment: Int) { zeros((alignment - bytes.count % alignment) % alignment) }
+
+    private mutating func integer<T: FixedWidthInteger>(_ value: T) {
+        for i in 0..<MemoryLayout<T>.size { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
+    }
+}
+
+/// The guest pages of a netvsc receive or send buffer: page-aligned guest-physical addresses of
+/// 4 KiB pages, seen as one run of bytes (what a GPADL of whole pages at offset 0 describes).
+struct PageList: Sendable, Equatable {
+    static let pageSize = 4096
+    let pages: [UInt64]
+
+    /// Nil unless there is at least one page, at most `maxPages`, all page-aligned.
+    init?(_ pages: [UInt64]?, maxPages: Int) {
+        guard let pages, !pages.isEmpty, pages.count <= maxPages else { return nil }
+        guard pages.allSatisfy({ $0 & 0xFFF == 0 && $0 <= UInt64.max - 0xFFF }) else { return nil }
+        self.pages = pages
+    }
+
+    var byteCount: Int { pages.count * PageList.pageSize }
+
+    /// Guest-physical runs holding bytes `offset ..< offset + length`, adjacent pages merged;
+    /// nil if that is not inside the buffer.
+    func segments(offset: Int, length: Int) -> [GuestSegment]? {
+        guard offset >= 0, length >= 0, offset <= byteCount, length <= byteCount - offset else { return nil }
+        var result: [GuestSegment] = []
+        var position = offset
+        let end = offset + length
+        while position < end {
+            let inPage = position % PageList.pageSize
+            let take = Swift.min(PageList.pageSize - inPage, end - position)
+            let address = pages[position / PageList.pageSize] + UInt64(inPage)
+            if let last = result.last, last.address &+ UInt64(last.length) == address {
+                result[result.count - 1] = GuestSegment(address: last.address, length: last.length + take)
+            } else {
+                result.append(GuestSegment(address: address, length: take))
+            }
+            position += take
+        }
+        return result
+    }
+}
