@@ -13,7 +13,7 @@ public struct APIError: Error, Codable, Sendable, Equatable, CustomStringConvert
         /// The VM's state does not allow the operation (start a running VM, delete a running VM).
         case invalidState = "invalid_state"
         case payloadTooLarge = "payload_too_large"
-        /// Something keeld asked for is not implemented yet (networks).
+        /// Something the request asks for is not implemented.
         case unsupported = "unsupported"
         /// The worker could not create or run the VM.
         case workerFailed = "worker_failed"

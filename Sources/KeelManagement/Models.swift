@@ -56,10 +56,36 @@ public struct DiskSpec: Codable, Sendable, Equatable {
     }
 }
 
-/// A network adapter request. Synthetic networking is not there yet: the list must be empty.
+/// A synthetic network adapter bridged to a host TAP interface, as `keel run --net` takes it.
 public struct NetworkSpec: Codable, Sendable, Equatable {
-    public var switchName: String?
-    public init(switchName: String? = nil) { self.switchName = switchName }
+    /// Host TAP interface name (opened, or created if keeld's user may).
+    public var tap: String
+    /// MAC address `XX:XX:XX:XX:XX:XX`; nil for the worker's stable default (00:15:5d:…).
+    public var mac: String?
+
+    public init(tap: String, mac: String? = nil) {
+        self.tap = tap
+        self.mac = mac
+    }
+
+    /// Parses the CLI form `tap=NAME[,mac=XX:XX:XX:XX:XX:XX]`.
+    public static func parse(_ text: String) throws(APIError) -> NetworkSpec {
+        var tap: String?
+        var mac: String?
+        for option in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+            switch (parts.first, parts.count) {
+            case ("tap", 2): tap = parts[1]
+            case ("mac", 2): mac = parts[1]
+            default: throw APIError(.invalidArgument, "network '\(text)': unknown option '\(option)' (use tap=NAME[,mac=...])")
+            }
+        }
+        guard let tap else { throw APIError(.invalidArgument, "network '\(text)': missing tap=NAME") }
+        return NetworkSpec(tap: tap, mac: mac)
+    }
+
+    /// The `keel-worker run --net` value.
+    public var workerArgument: String { "tap=\(tap)" + (mac.map { ",mac=\($0)" } ?? "") }
 }
 
 /// What `POST /v1/vms` takes (≈ New-VM): the VM's configuration.
@@ -121,6 +147,7 @@ public struct VMSpec: Codable, Sendable, Equatable {
         if let initrd { arguments += ["--initrd", initrd] }
         arguments += ["--cmdline", commandLine, "--memory", "\(memoryMiB)", "--cpus", "\(cpus)"]
         for disk in disks { arguments += ["--disk", disk.path + (disk.readOnly ? ",readonly" : "")] }
+        for network in networks { arguments += ["--net", network.workerArgument] }
         arguments += ["--shutdown-timeout", "\(shutdownTimeoutSeconds)"]
         return arguments
     }

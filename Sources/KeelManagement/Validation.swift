@@ -23,6 +23,7 @@ public enum Validation {
     public static let maximumMemoryMiB = 1 << 20  // 1 TiB
     public static let maximumCPUs = 64
     public static let maximumDisks = 64
+    public static let maximumNetworks = 8
     public static let maximumCommandLineBytes = 4095
     public static let maximumPathBytes = 4096
     public static let maximumShutdownTimeoutSeconds = 86_400
@@ -66,9 +67,7 @@ public enum Validation {
         guard spec.commandLine.utf8.count <= maximumCommandLineBytes else {
             throw APIError(.invalidArgument, "commandLine: \(spec.commandLine.utf8.count) bytes, the limit is \(maximumCommandLineBytes)")
         }
-        guard spec.networks.isEmpty else {
-            throw APIError(.unsupported, "networks: synthetic network adapters are not supported yet; leave the list empty")
-        }
+        try checkNetworks(spec.networks)
         try checkReadableFile(spec.kernel, field: "kernel", files: files)
         if let initrd = spec.initrd { try checkReadableFile(initrd, field: "initrd", files: files) }
         guard spec.disks.count <= maximumDisks else {
@@ -94,6 +93,33 @@ public enum Validation {
     }
 
     /// Paths must be absolute (keeld and its workers do not share the client's directory).
+    /// Network adapters: at most 8, TAP names as Linux allows them, each TAP once, MACs unicast.
+    static func checkNetworks(_ networks: [NetworkSpec]) throws(APIError) {
+        guard networks.count <= maximumNetworks else {
+            throw APIError(.invalidArgument, "networks: \(networks.count) adapters, at most \(maximumNetworks)")
+        }
+        var taps = Set<String>()
+        var macs = Set<String>()
+        for network in networks {
+            let tap = network.tap
+            guard (1...15).contains(tap.utf8.count), !tap.contains("/"), !tap.contains(where: \.isWhitespace),
+                  tap != ".", tap != ".." else {
+                throw APIError(.invalidArgument, "network tap '\(tap)': must be 1 to 15 characters, no '/' or spaces")
+            }
+            guard taps.insert(tap).inserted else { throw APIError(.invalidArgument, "network tap \(tap): given twice") }
+            guard let mac = network.mac else { continue }
+            let octets = mac.split(separator: ":", omittingEmptySubsequences: false)
+                .compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
+            guard octets.count == 6 else {
+                throw APIError(.invalidArgument, "network mac '\(mac)': must look like 00:15:5d:01:02:03")
+            }
+            guard octets[0] & 1 == 0, octets != [0, 0, 0, 0, 0, 0] else {
+                throw APIError(.invalidArgument, "network mac \(mac): must be a unicast, non-zero address")
+            }
+            guard macs.insert(mac.lowercased()).inserted else { throw APIError(.invalidArgument, "network mac \(mac): given twice") }
+        }
+    }
+
     public static func checkPath(_ path: String, field: String) throws(APIError) {
         guard !path.isEmpty else { throw APIError(.invalidArgument, "\(field): empty path") }
         guard !path.utf8.contains(0) else { throw APIError(.invalidArgument, "\(field): path contains a NUL byte") }

@@ -20,6 +20,7 @@ struct Create: ParsableCommand {
     @Option(help: "Memory in MiB (64 to 1048576).") var memory: Int = VMSpec.defaultMemoryMiB
     @Option(help: "Virtual processors (1 to 64).") var cpus: Int = VMSpec.defaultCPUs
     @Option(help: "Raw disk image, PATH[,readonly] (repeatable; LUN 0, 1, ... in order).") var disk: [String] = []
+    @Option(help: "Network adapter on a host TAP, tap=NAME[,mac=XX:XX:XX:XX:XX:XX] (repeatable).") var net: [String] = []
     @Option(help: "Seconds a graceful stop waits for the guest before turning it off.")
     var shutdownTimeout: Int = VMSpec.defaultShutdownTimeoutSeconds
     @Flag(help: "Print the VM as JSON.") var json = false
@@ -33,8 +34,14 @@ struct Create: ParsableCommand {
                 }
             }
             for i in disks.indices { disks[i].path = absolute(disks[i].path) }
+            var networks: [NetworkSpec] = []
+            for text in net {
+                do throws(APIError) { networks.append(try NetworkSpec.parse(text)) } catch {
+                    throw ClientFailure(message: error.message, status: ManagementExit.invalid)
+                }
+            }
             let spec = VMSpec(name: name, memoryMiB: memory, cpus: cpus, kernel: absolute(kernel), initrd: initrd.map(absolute),
-                              commandLine: cmdline, disks: disks, shutdownTimeoutSeconds: shutdownTimeout)
+                              commandLine: cmdline, disks: disks, networks: networks, shutdownTimeoutSeconds: shutdownTimeout)
             let client = APIClient(socketPath: connection.socketPath)
             let (vm, body) = try client.call(VMInfo.self, "POST", "/v1/vms", body: JSON.encode(spec))
             if json { printJSON(body) } else { print("created VM '\(vm.name)' (id \(vm.id)); start it with: keel start \(vm.name)") }

@@ -67,8 +67,19 @@ struct ValidationTests {
                     .invalidArgument, "given twice")
     }
 
-    @Test func networksAreNotSupportedYet() {
-        expectError(VMSpec(name: "a", kernel: "/k/vmlinuz", networks: [NetworkSpec(switchName: "ext")]), .unsupported, "not supported yet")
+    @Test func networksAreValidated() throws {
+        func spec(_ networks: [NetworkSpec]) -> VMSpec { VMSpec(name: "a", kernel: "/k/vmlinuz", networks: networks) }
+        expectError(spec([NetworkSpec(tap: "")]), .invalidArgument, "1 to 15 characters")
+        expectError(spec([NetworkSpec(tap: "a-very-long-tap-name")]), .invalidArgument, "1 to 15 characters")
+        expectError(spec([NetworkSpec(tap: "../x")]), .invalidArgument, "no '/'")
+        expectError(spec([NetworkSpec(tap: "t0"), NetworkSpec(tap: "t0")]), .invalidArgument, "given twice")
+        expectError(spec([NetworkSpec(tap: "t0", mac: "01:00:5e:00:00:01")]), .invalidArgument, "unicast")
+        expectError(spec([NetworkSpec(tap: "t0", mac: "00:15:5d")]), .invalidArgument, "must look like")
+        expectError(spec((0..<9).map { NetworkSpec(tap: "t\($0)") }), .invalidArgument, "at most 8")
+        #expect(spec([NetworkSpec(tap: "t0", mac: "00:15:5d:01:02:03")]).workerArguments
+            .contains("tap=t0,mac=00:15:5d:01:02:03"))
+        #expect(throws: APIError.self) { try NetworkSpec.parse("mac=00:15:5d:01:02:03") }
+        #expect(try NetworkSpec.parse("tap=t1,mac=00:15:5d:01:02:03") == NetworkSpec(tap: "t1", mac: "00:15:5d:01:02:03"))
         #expect(APIError.Code.unsupported.httpStatus == 501)
     }
 
