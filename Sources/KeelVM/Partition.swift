@@ -74,11 +74,13 @@ public final class Partition: Sendable {
             try hyperV.vmbus.add(IntegrationServiceDevice(kind, hub: integration, clock: { time.integrationClock() }))
         }
 
-        if !configuration.disks.isEmpty {
-            let images = try configuration.disks.map { try DiskImage(path: $0.path, readOnly: $0.readOnly) }
-            try hyperV.vmbus.add(StorageControllerDevice(index: 0, disks: images, memory: ram,
+        // One SCSI controller per controller number in use, LUNs in command-line order.
+        for controller in Set(configuration.disks.map(\.controller)).sorted() {
+            let images = try configuration.disks.filter { $0.controller == controller }
+                .map { try DiskImage(path: $0.path, readOnly: $0.readOnly) }
+            try hyperV.vmbus.add(StorageControllerDevice(index: controller, disks: images, memory: ram,
                                                          maxSubchannels: configuration.cpus - 1, log: log),
-                                 ownThread: "keel-storvsp0")
+                                 ownThread: "keel-storvsp\(controller)")
         }
 
         for (index, network) in configuration.networks.enumerated() {

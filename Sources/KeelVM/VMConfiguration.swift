@@ -92,16 +92,22 @@ public struct VMConfiguration: Sendable, Equatable {
 public struct DiskConfiguration: Sendable, Equatable {
     public var path: String
     public var readOnly: Bool
+    /// The synthetic SCSI controller (0–3, as Hyper-V's four); LUNs count up per controller.
+    public var controller: Int
 
-    public init(path: String, readOnly: Bool = false) {
+    public init(path: String, readOnly: Bool = false, controller: Int = 0) {
         self.path = path
         self.readOnly = readOnly
+        self.controller = controller
     }
+
+    /// SCSI controllers a VM can have (Hyper-V: 4).
+    public static let maximumControllers = 4
 
     /// Smallest image accepted: one 512-byte sector.
     public static let minimumSize: UInt64 = 512
 
-    /// Parses `PATH[,readonly]` (also `ro`, and `rw`).
+    /// Parses `PATH[,readonly][,controller=N]` (also `ro`, and `rw`).
     public static func parse(_ text: String) throws(ConfigurationError) -> DiskConfiguration {
         var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         let path = parts.removeFirst()
@@ -111,7 +117,13 @@ public struct DiskConfiguration: Sendable, Equatable {
             switch option {
             case "readonly", "ro": disk.readOnly = true
             case "rw": disk.readOnly = false
-            default: throw ConfigurationError("--disk \(text): unknown option '\(option)' (use PATH[,readonly])")
+            case _ where option.hasPrefix("controller="):
+                guard let n = Int(option.dropFirst("controller=".count)), (0..<maximumControllers).contains(n) else {
+                    throw ConfigurationError("--disk \(text): controller must be 0 to \(maximumControllers - 1)")
+                }
+                disk.controller = n
+            default:
+                throw ConfigurationError("--disk \(text): unknown option '\(option)' (use PATH[,readonly][,controller=N])")
             }
         }
         return disk

@@ -18,9 +18,10 @@ enum RunOptions {
       --cmdline STR    kernel command line (default: console=ttyS0)
       --memory MIB     guest memory in MiB (default: 512)
       --cpus N         virtual processors (default: 1)
-      --disk PATH[,readonly]
-                       raw disk image on the synthetic SCSI controller (repeatable: LUN 0,
-                       1, ... in order); locked against other VMs while the VM runs
+      --disk PATH[,readonly][,controller=N]
+                       raw disk image on synthetic SCSI controller N (0-3, default 0;
+                       repeatable: LUN 0, 1, ... in order per controller); locked against
+                       other VMs while the VM runs
       --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]
                        synthetic network adapter bridged to host TAP NAME (created if
                        missing, which needs CAP_NET_ADMIN); repeatable; default MAC is

@@ -50,6 +50,22 @@ struct StorageTests {
                 "the host reads other bytes than the guest wrote")
     }
 
+    /// Two LUNs on controller 0 and one on controller 1: three disks on two SCSI hosts.
+    @Test func severalLUNsAndControllers() async throws {
+        let scratch = try ScratchDirectory("storage-luns")
+        let disks = [try scratch.image("a.img", mebibytes: 16), try scratch.image("b.img", mebibytes: 24) + ",readonly",
+                     try scratch.image("c.img", mebibytes: 32) + ",controller=1"]
+        var boot = GuestBoot(image: GuestImage(.linux612))
+        boot.disks = disks
+        boot.script = "echo \"KEEL-GUEST scsi_hosts=$(ls /sys/class/scsi_host | wc -l)\""
+        let report = try await bootGuest(boot, under: .keel, timeout: .seconds(300))
+        #expect(report.exitStatus == 0, "\(report.tail)")
+        let sizes = report.list("block_devices").compactMap { $0.split(separator: ":").last.flatMap { Int($0) } }.sorted()
+        #expect(sizes == [16, 24, 32].map { $0 * Self.mib }, "\(report.tail)")
+        #expect(report.list("vmbus_devices").filter { $0 == "ba6163d9-04a1-4d29-b605-72e2ffb1dc7f" }.count == 2)
+        #expect(report.int("scsi_hosts") == 2, "\(report.tail)")
+    }
+
     @Test func fileSystemMadeInTheGuestIsCleanOnTheHost() async throws {
         let scratch = try ScratchDirectory("storage-fs")
         let disk = try scratch.image("fs.img", mebibytes: 128)

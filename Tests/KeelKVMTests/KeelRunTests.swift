@@ -124,6 +124,7 @@ struct KeelRunTests {
         (["--memory", "64"], "--kernel is required"),
         (["--kernel", "TINY", "--disk", "/nonexistent.img"], "--disk /nonexistent.img: no such file"),
         (["--kernel", "TINY", "--disk", "TINY,bogus"], "unknown option 'bogus'"),
+        (["--kernel", "TINY", "--disk", "TINY,controller=4"], "controller must be 0 to 3"),
         (["--kernel", "TINY", "--disk", "TINY", "--disk", "TINY"], "given twice"),
         (["--kernel", "TINY", "--disk", "/tmp"], "is a directory"),
         (["--kernel", "TINY", "--shutdown-timeout", "-1"], "--shutdown-timeout -1"),
