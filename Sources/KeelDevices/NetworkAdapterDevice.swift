@@ -66,7 +66,9 @@ public struct NetworkAdapterDevice: VMBusDevice {
 
     /// Delivers queued frames, several per transfer-page packet, while receive sections are free.
     private mutating func flushQueue(_ channel: inout VMBusChannel) {
-        while !queue.isEmpty {
+        // A full host→guest ring: hold frames (the queue and then the TAP absorb them) rather
+        // than let completions of the guest's sends wait behind them or be dropped.
+        while !queue.isEmpty, !channel.isCongested {
             let (delivery, consumed) = adapter.deliverFrames(queue)
             queue.removeFirst(min(consumed, queue.count))
             if let delivery { perform([.deliver(delivery)], &channel) }

@@ -16,7 +16,9 @@ public struct VMBusChannel: Sendable {
     /// Packets that did not fit the host→guest ring; sent first once the guest makes room.
     private var backlog: [VMBusPacket] = []
     /// Upper bound on `backlog`; beyond it packets are dropped (a guest that never reads).
-    public static let backlogLimit = 64
+    /// Devices must not produce unsolicited packets while `backlogCount` > 0 (see
+    /// `isCongested`); completions are bounded by the guest's own outstanding requests.
+    public static let backlogLimit = 4096
     public private(set) var droppedPackets = 0
 
     /// Page addresses of a GPADL the guest created (device buffers such as netvsc's receive
@@ -77,6 +79,9 @@ public struct VMBusChannel: Sendable {
 
     /// Number of packets waiting for room in the host→guest ring.
     public var backlogCount: Int { backlog.count }
+
+    /// The guest is not reading fast enough: unsolicited traffic (received frames) should wait.
+    public var isCongested: Bool { !backlog.isEmpty }
 
     private mutating func flushBacklog() {
         while let first = backlog.first, write(first) { backlog.removeFirst() }
