@@ -45,7 +45,7 @@ int ckvm_tap_open(const char *name) {
     if (fd < 0) return -1;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
         int saved = errno;
@@ -53,5 +53,14 @@ int ckvm_tap_open(const char *name) {
         errno = saved;
         return -1;
     }
+    int header_size = 10;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &header_size) != 0 || ioctl(fd, TUNSETOFFLOAD, 0) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
     return fd;
 }
+
+int ckvm_tap_set_offload(int fd, unsigned int flags) { return ioctl(fd, TUNSETOFFLOAD, flags); }

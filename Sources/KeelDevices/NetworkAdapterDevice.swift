@@ -6,6 +6,9 @@ import KeelVMBus
 /// to a host TAP interface. NVSP and RNDIS are the pure `KeelNetwork` core; this adapter moves
 /// bytes between guest memory (send and receive buffers, GPA-direct pages), the channel and the
 /// TAP on the adapter's own I/O thread, and follows the TAP's up/down state as the link state.
+/// Offloads go through the TAP's virtio-net header: the guest's large sends and open checksums
+/// are finished by the host kernel, and while the guest has receive coalescing on, the TAP hands
+/// over unsegmented TCP packets that reach the guest as one chain.
 public struct NetworkAdapterDevice: VMBusDevice {
     public let offer: VMBusChannelOffer
     private var adapter: NetworkAdapterProtocol
@@ -14,15 +17,19 @@ public struct NetworkAdapterDevice: VMBusDevice {
     private let log: RateLimitedLog
     private var hostLinkUp: Bool
     private var nextLinkCheck: UInt64 = 0
-    /// Frames from the TAP waiting for free receive-buffer sections.
-    private var queue: [[UInt8]] = []
+    /// Frames from the TAP waiting for free receive-buffer sections, and their bytes.
+    private var queue: [ReceivedFrame] = []
+    private var queuedBytes = 0
+    /// The receive offloads the TAP was last told about (checksum+TSO while coalescing).
+    private var tapOffloads: OffloadSettings?
     /// Frames dropped because the guest's receive buffer stayed full.
     public private(set) var droppedFrames = 0
 
     /// TAP frames read per wake-up, so one busy adapter cannot starve the loop.
     static let framesPerTick = 256
-    /// Frames held while the guest has no free receive section; more are dropped (as a NIC does).
+    /// Frames (and bytes) held while the guest has no free receive section; more are dropped (as a NIC does).
     static let maxQueuedFrames = 512
+    static let maxQueuedBytes = 4 << 20
     static let linkCheckInterval: UInt64 = 500_000_000
 
     /// - Parameter index: the adapter number; it makes the instance GUID unique.
@@ -58,8 +65,13 @@ public struct NetworkAdapterDevice: VMBusDevice {
             }
         }
         for _ in 0..<Self.framesPerTick {
-            guard let frame = tap.read() else { break }
-            if queue.count < Self.maxQueuedFrames { queue.append(frame) } else { droppedFrames += 1 }
+            guard let (header, frame) = tap.read() else { break }
+            guard queue.count < Self.maxQueuedFrames, queuedBytes + frame.count <= Self.maxQueuedBytes else {
+                droppedFrames += 1
+                continue
+            }
+            queue.append(ReceivedFrame(frame, header: VirtioNetHeader(header) ?? VirtioNetHeader()))
+            queuedBytes += frame.count
         }
         flushQueue(&channel)
     }
@@ -70,7 +82,9 @@ public struct NetworkAdapterDevice: VMBusDevice {
         // than let completions of the guest's sends wait behind them or be dropped.
         while !queue.isEmpty, !channel.isCongested {
             let (delivery, consumed) = adapter.deliverFrames(queue)
-            queue.removeFirst(min(consumed, queue.count))
+            let taken = min(consumed, queue.count)
+            queuedBytes -= queue.prefix(taken).reduce(0) { $0 + $1.bytes.count }
+            queue.removeFirst(taken)
             if let delivery { perform([.deliver(delivery)], &channel) }
             if consumed == 0 { break }
         }
@@ -89,8 +103,10 @@ public struct NetworkAdapterDevice: VMBusDevice {
                 break   // the protocol already stopped using it
             case .readRNDIS(let transfer):
                 perform(adapter.rndisMessage(read(transfer.segments), for: transfer), &channel)
-            case .transmit(let frame):
-                if !tap.write(frame) { _ = log.log("network \(tap.name): host side not ready, frame dropped") }
+            case .transmit(let transmit):
+                if !tap.write(header: transmit.header.bytes, frame: transmit.frame) {
+                    _ = log.log("network \(tap.name): host side not ready or refused a frame, frame dropped")
+                }
             case .deliver(let delivery):
                 var written = true
                 for write in delivery.guestWrites() where (try? memory.write(write.bytes, at: write.address)) == nil {
@@ -103,6 +119,21 @@ public struct NetworkAdapterDevice: VMBusDevice {
             case .diagnostic(let diagnostic):
                 _ = log.log("network \(tap.name): \(diagnostic.message)")
             }
+        }
+        followOffloadSettings()
+    }
+
+    /// Tells the TAP what the guest can take: unsegmented TCP (with open checksums) only while it
+    /// has receive coalescing on; otherwise the host kernel segments and checksums.
+    private mutating func followOffloadSettings() {
+        let settings = adapter.offloadSettings
+        guard settings != tapOffloads else { return }
+        tapOffloads = settings
+        do {
+            try tap.setOffloads(checksum: settings.coalescing, tcpv4: settings.coalesceIPv4, tcpv6: settings.coalesceIPv6)
+            _ = log.log("network \(tap.name): receive coalescing \(settings.coalescing ? "on" : "off")")
+        } catch {
+            _ = log.log("network \(tap.name): \(error)")
         }
     }
 

@@ -14,7 +14,7 @@ public struct GuestSegment: Sendable, Equatable {
 /// Bytes to copy into guest memory at a guest-physical address.
 public struct GuestWrite: Sendable, Equatable {
     public let address: UInt64
-    public let bytes: [UInt8]
+    public let bytes: ArraySlice<UInt8>
 }
 
 /// Where the bytes of one guest SEND_RNDIS_PKT live. The logical RNDIS byte stream is the
@@ -43,10 +43,19 @@ public struct RNDISTransfer: Sendable, Equatable {
 /// `VM_PKT_DATA_USING_XFER_PAGES` packet naming those regions. The guest's completion with
 /// `transactionID` frees the sub-allocations.
 public struct Delivery: Sendable, Equatable {
-    /// One RNDIS message at a byte offset of the receive buffer.
+    /// One RNDIS message at a byte offset of the receive buffer: its header (with PPIs), then a
+    /// slice of a received frame (not copied until it is written to the guest), then zero padding.
     public struct Region: Sendable, Equatable {
         public let offset: Int
-        public let bytes: [UInt8]
+        let header: [UInt8]
+        let payload: ArraySlice<UInt8>
+        /// The whole message, padding included (what the transfer-page range says).
+        public let length: Int
+
+        /// The message as one array (tests and diagnostics).
+        public var bytes: [UInt8] {
+            header + payload + [UInt8](repeating: 0, count: max(0, length - header.count - payload.count))
+        }
     }
 
     public let transactionID: UInt64
@@ -54,15 +63,29 @@ public struct Delivery: Sendable, Equatable {
     public let packet: VMBusPacket
     let pages: PageList
 
-    /// The regions as guest-physical writes, split at page boundaries (adjacent pages merged).
+    private static let padding = [UInt8](repeating: 0, count: 8)
+
+    /// The regions as guest-physical writes, split at page boundaries (adjacent pages merged);
+    /// each write is a slice of a header, a frame or the padding.
     public func guestWrites() -> [GuestWrite] {
         var writes: [GuestWrite] = []
         for region in regions {
-            var consumed = 0
-            for segment in pages.segments(offset: region.offset, length: region.bytes.count) ?? [] {
-                writes.append(GuestWrite(address: segment.address,
-                                         bytes: Array(region.bytes[consumed..<consumed + segment.length])))
-                consumed += segment.length
+            let padding = max(0, region.length - region.header.count - region.payload.count)
+            var parts = [region.header[...], region.payload, Self.padding.prefix(padding)]
+            var part = 0
+            for segment in pages.segments(offset: region.offset, length: region.length) ?? [] {
+                var address = segment.address, remaining = segment.length
+                while remaining > 0, part < parts.count {
+                    guard !parts[part].isEmpty else {
+                        part += 1
+                        continue
+                    }
+                    let take = min(remaining, parts[part].count)
+                    writes.append(GuestWrite(address: address, bytes: parts[part].prefix(take)))
+                    parts[part] = parts[part].dropFirst(take)
+                    address += UInt64(take)
+                    remaining -= take
+                }
             }
         }
         return writes
@@ -108,8 +131,8 @@ public enum NetworkAction: Sendable, Equatable {
     case releaseSendBuffer(gpadlHandle: UInt32)
     /// Read the transfer's bytes from guest memory, then call `rndisMessage(_:for:)`.
     case readRNDIS(RNDISTransfer)
-    /// Put this Ethernet frame on the backend (TAP).
-    case transmit([UInt8])
+    /// Put this Ethernet frame, with its virtio-net header, on the backend (TAP).
+    case transmit(TransmitFrame)
     /// Write the delivery's regions into the receive buffer, then send its packet.
     case deliver(Delivery)
     /// Log at a rate limit; nothing else to do.

@@ -18,20 +18,35 @@ extension NetworkAdapterProtocol {
     /// One received frame for the guest, or nil if it is not wanted (see `acceptsFrames`; bad
     /// size; filtered out by destination MAC) or no receive section is free.
     public mutating func deliverFrame(_ frame: [UInt8]) -> Delivery? {
-        deliverFrames([frame]).delivery
+        deliverFrames([ReceivedFrame(frame)]).delivery
     }
 
-    /// Several frames in one transfer-page packet (one section each, at most
-    /// `maxRangesPerPacket`). `consumed` counts the leading frames taken (delivered or dropped);
-    /// the rest did not fit.
+    /// Frames with no offload information (see `deliverFrames(_: [ReceivedFrame])`).
     public mutating func deliverFrames(_ frames: [[UInt8]]) -> (delivery: Delivery?, consumed: Int) {
-        guard acceptsFrames else { return (nil, frames.count) }
-        var messages: [[UInt8]] = []
+        deliverFrames(frames.map { ReceivedFrame($0) })
+    }
+
+    /// Several frames in one transfer-page packet: one section each, or a chain of sections for
+    /// a large TCP packet while the guest has receive coalescing on (at most `maxRangesPerPacket`
+    /// sections in all). `consumed` counts the leading frames taken (delivered or dropped); the
+    /// rest did not fit.
+    public mutating func deliverFrames(_ frames: [ReceivedFrame]) -> (delivery: Delivery?, consumed: Int) {
+        guard acceptsFrames, let sectionSize = receiveBuffer?.sectionSize else { return (nil, frames.count) }
+        var messages: [OutgoingMessage] = []
         var consumed = 0
+        let room = min(Self.maxRangesPerPacket, freeDataSections)
         for frame in frames {
-            guard messages.count < min(Self.maxRangesPerPacket, freeDataSections) else { break }
+            guard wants(frame.bytes, coalesced: frame.bytes.count > configuration.maxFrameLength + 4) else {
+                consumed += 1
+                continue
+            }
+            guard let pieces = receiveMessages(for: frame, sectionSize: sectionSize) else {
+                consumed += 1
+                continue
+            }
+            guard messages.count + pieces.count <= room else { break }
             consumed += 1
-            if wants(frame) { messages.append(RNDISEncode.packet(frame: frame)) }
+            messages += pieces
         }
         guard !messages.isEmpty else { return (nil, consumed) }
         return (makeDelivery(messages, channelType: 0, control: false), consumed)
@@ -54,10 +69,12 @@ extension NetworkAdapterProtocol {
     }
 
     /// Size, then the packet filter by destination MAC (multicast lists are not tracked:
-    /// MULTICAST passes every multicast frame, like ALL_MULTICAST).
-    private func wants(_ frame: [UInt8]) -> Bool {
+    /// MULTICAST passes every multicast frame, like ALL_MULTICAST). A frame past the MTU must be
+    /// one the guest lets us coalesce.
+    private func wants(_ frame: [UInt8], coalesced: Bool) -> Bool {
         let tagged = frame.count >= 16 && frame[12] == 0x81 && frame[13] == 0x00
-        guard frame.count >= 14, frame.count <= configuration.maxFrameLength + (tagged ? 4 : 0) else { return false }
+        let limit = coalesced ? ReceiveOffload.maxCoalescedFrame : configuration.maxFrameLength + (tagged ? 4 : 0)
+        guard frame.count >= 14, frame.count <= limit else { return false }
         let filter = packetFilter
         if filter & NDISPacketFilter.promiscuous != 0 { return true }
         let destination = frame[0..<6]
@@ -80,7 +97,8 @@ extension NetworkAdapterProtocol {
     /// Delivers queued control messages into free sections (the reserve included).
     mutating func flushControlQueue() -> [NetworkAction] {
         let count = min(controlQueue.count, receiveBuffer?.freeCount ?? 0, Self.maxRangesPerPacket)
-        guard count > 0, let delivery = makeDelivery(Array(controlQueue.prefix(count)), channelType: 1, control: true)
+        let messages = controlQueue.prefix(count).map { OutgoingMessage(header: $0, payload: [], length: $0.count) }
+        guard count > 0, let delivery = makeDelivery(messages, channelType: 1, control: true)
         else { return [] }
         controlQueue.removeFirst(count)
         return [.deliver(delivery)]
@@ -101,7 +119,7 @@ extension NetworkAdapterProtocol {
     }
 
     /// Allocates one section per message and builds the transfer-page packet naming them.
-    private mutating func makeDelivery(_ messages: [[UInt8]], channelType: UInt32, control: Bool) -> Delivery? {
+    private mutating func makeDelivery(_ messages: [OutgoingMessage], channelType: UInt32, control: Bool) -> Delivery? {
         guard let pages = receiveBuffer?.pages, let id = receiveBuffer?.id,
               let (transactionID, sections) = receiveBuffer?.allocate(messages.count, control: control),
               let buffer = receiveBuffer else { return nil }
@@ -112,9 +130,10 @@ extension NetworkAdapterProtocol {
         header.u32(UInt32(messages.count))
         var regions: [Delivery.Region] = []
         for (section, message) in zip(sections, messages) {
-            let region = Delivery.Region(offset: buffer.byteOffset(ofSection: section),
-                                         bytes: Array(message.prefix(buffer.sectionSize)))
-            header.u32(UInt32(region.bytes.count))
+            // Control messages are at most 576 bytes and data messages are built to fit a section.
+            let region = Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: message.header,
+                                         payload: message.payload, length: min(message.length, buffer.sectionSize))
+            header.u32(UInt32(region.length))
             header.u32(UInt32(region.offset))
             regions.append(region)
         }

@@ -20,7 +20,8 @@ extension NetworkAdapterProtocol {
         case RNDISOID.mediaConnectStatus: return ok([linkUp ? 0 : 1])
         case RNDISOID.maximumMulticastListSize: return ok([32])
         case RNDISOID.permanentAddress, RNDISOID.currentAddress: return (RNDISStatus.success, configuration.macAddress)
-        case RNDISOID.offloadHardwareCapabilities: return (RNDISStatus.success, RNDISEncode.noOffloadCapabilities())
+        case RNDISOID.offloadHardwareCapabilities:
+            return (RNDISStatus.success, NDISOffload.capabilities(nvspVersion: negotiatedVersion ?? NVSPVersion.v2))
         case RNDISOID.friendlyName:
             guard let name = configuration.friendlyName else { return (RNDISStatus.notSupported, []) }
             return (RNDISStatus.success, Self.utf16Name(name))
@@ -28,8 +29,8 @@ extension NetworkAdapterProtocol {
         }
     }
 
-    /// Applies a SET. The packet filter is recorded (0 stops data delivery); offload parameters are
-    /// accepted (nothing is offloaded since nothing is advertised); RSS parameters and MAC changes
+    /// Applies a SET. The packet filter is recorded (0 stops data delivery); offload parameters
+    /// switch receive checksum reporting and coalescing; RSS parameters and MAC changes
     /// (RNDIS_CONFIG_PARAMETER) are not supported.
     mutating func applySet(oid: UInt32, data: [UInt8]) -> UInt32 {
         switch oid {
@@ -39,7 +40,9 @@ extension NetworkAdapterProtocol {
             return RNDISStatus.success
         case RNDISOID.multicastList:
             return data.count % 6 == 0 ? RNDISStatus.success : RNDISStatus.invalidData
-        case RNDISOID.offloadParameters, RNDISOID.currentLookahead, RNDISOID.networkLayerAddresses:
+        case RNDISOID.offloadParameters:
+            return offloadSettings.apply(data) ? RNDISStatus.success : RNDISStatus.invalidData
+        case RNDISOID.currentLookahead, RNDISOID.networkLayerAddresses:
             return RNDISStatus.success
         default:
             return RNDISStatus.notSupported

@@ -3,7 +3,8 @@ import KeelVMBus
 /// The host side of one synthetic NIC's primary channel, as Linux's stock `hv_netvsc` expects it,
 /// as a pure state machine (no I/O): NVSP version negotiation, the receive and send buffers,
 /// RNDIS control (INITIALIZE, QUERY, SET, ...), transmit parsing and receive delivery through
-/// transfer pages. No sub-channels, no RSS and no offloads are offered. Every packet that asks for
+/// transfer pages. Transmit checksum and large-send offloads and receive coalescing are offered
+/// (see `NDISOffload`); no sub-channels and no RSS. Every packet that asks for
 /// a completion gets exactly one; hostile input gets failure statuses and diagnostics, never a trap.
 ///
 /// Call sequence for the device adapter: feed each guest packet to `receive(_:)` and perform the
@@ -51,13 +52,13 @@ public struct NetworkAdapterProtocol: Sendable {
     public static let sendSectionSize = 6144
     /// Largest receive or send buffer accepted (64 MiB; Linux uses at most 31 MiB).
     public static let maxBufferPages = 16384
-    /// Largest RNDIS byte stream read for one SEND_RNDIS_PKT.
-    public static let maxRNDISTransferBytes = 65536
+    /// Largest RNDIS byte stream read for one SEND_RNDIS_PKT: a large send plus its headers.
+    public static let maxRNDISTransferBytes = 0xFFFF + 18 + 1024
     /// INITIALIZE_CMPLT: max_packets_per_msg and packet alignment (1 << 3 = 8 bytes).
     public static let maxPacketsPerMessage: UInt32 = 8
     public static let packetAlignmentShift: UInt32 = 3
-    /// Ranges per transfer-page packet in a batched delivery.
-    public static let maxRangesPerPacket = 64
+    /// Ranges per transfer-page packet in a batched delivery (a coalesced 64 KiB packet takes ~40).
+    public static let maxRangesPerPacket = 128
     /// RNDIS control messages waiting for a free receive section.
     public static let maxQueuedControlMessages = 64
 
@@ -70,12 +71,16 @@ public struct NetworkAdapterProtocol: Sendable {
     public internal(set) var rndisInitialized = false
     /// OID_GEN_CURRENT_PACKET_FILTER; data frames are delivered only while it is non-zero.
     public internal(set) var packetFilter: UInt32 = 0
+    /// What OID_TCP_OFFLOAD_PARAMETERS turned on (receive checksum reporting, coalescing).
+    public internal(set) var offloadSettings = OffloadSettings()
     public internal(set) var linkUp: Bool
     var receiveBuffer: ReceiveBuffer?
     var sendBuffer: SendBuffer?
     var pendingReceiveBuffer: BufferRequest?
     var pendingSendBuffer: BufferRequest?
     var controlQueue: [[UInt8]] = []
+    /// Packet id carried by the next coalesced chain (informational for the guest).
+    var nextCoalescedID: UInt16 = 0
 
     public init(configuration: Configuration) {
         self.configuration = configuration

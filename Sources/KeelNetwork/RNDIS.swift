@@ -64,8 +64,6 @@ public enum NDISPacketFilter {
 enum RNDISEncode {
     /// 8-byte RNDIS header + 36-byte PACKET body: where a frame starts.
     static let packetHeaderSize = 44
-    /// NDIS_OFFLOAD revision 1 (NDIS 6.0): the smallest size Linux accepts.
-    static let offloadObjectSize = 112
 
     /// INITIALIZE_CMPLT (52 bytes): RNDIS 1.0, connectionless 802.3.
     static func initializeComplete(requestID: UInt32, status: UInt32, maxPackets: UInt32,
@@ -116,16 +114,6 @@ enum RNDISEncode {
         w.zeros(28)
         w.append(frame)
         w.align(8)
-        return w.bytes
-    }
-
-    /// NDIS_OFFLOAD (type 0xA7, revision 1, 112 bytes) with no capabilities: nothing offloaded.
-    static func noOffloadCapabilities() -> [UInt8] {
-        var w = LEWriter(capacity: offloadObjectSize)
-        w.u8(0xA7)
-        w.u8(1)
-        w.u16(UInt16(offloadObjectSize))
-        w.zeros(offloadObjectSize - 4)
         return w.bytes
     }
 

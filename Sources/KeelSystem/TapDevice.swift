@@ -3,14 +3,19 @@ import CKVM
 import Glibc
 #endif
 
-/// A host TAP interface: one Ethernet frame per read or write, non-blocking. The VM's synthetic
-/// network adapter is bridged to it; the host side (address, routes, namespace) is the user's.
-public final class TapDevice: Sendable {
+/// A host TAP interface: one Ethernet frame per read or write, non-blocking, each behind a
+/// 10-byte virtio-net header (IFF_VNET_HDR) that carries checksum and segmentation offload
+/// requests both ways. The VM's synthetic network adapter is bridged to it; the host side
+/// (address, routes, namespace) is the user's.
+public final class TapDevice: @unchecked Sendable {
     public let name: String
     public let descriptor: OwnedDescriptor
+    /// Read buffer, used only from the adapter's I/O thread.
+    private let scratch: UnsafeMutableRawBufferPointer
 
-    /// Largest frame read or written (Ethernet header + 1500 bytes MTU + VLAN tag room).
-    public static let maxFrameSize = 1522
+    public static let headerSize = 10
+    /// Largest frame read: a 64 KiB IP packet the kernel did not segment, tagged.
+    public static let maxFrameSize = 0xFFFF + 18
 
     /// Opens `name`, creating the interface when it does not exist (that needs CAP_NET_ADMIN).
     public init(name: String) throws(SystemError) {
@@ -23,21 +28,39 @@ public final class TapDevice: Sendable {
         }
         self.name = name
         descriptor = OwnedDescriptor(adopting: fd)
+        scratch = .allocate(byteCount: Self.headerSize + Self.maxFrameSize, alignment: 16)
     }
 
-    /// The next frame, or nil when none is waiting.
-    public func read() -> [UInt8]? {
-        var frame = [UInt8](repeating: 0, count: Self.maxFrameSize + 64)
-        let n = frame.withUnsafeMutableBytes { Glibc.read(descriptor.rawValue, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
-        frame.removeSubrange(n...)
-        return frame
+    deinit { scratch.deallocate() }
+
+    /// Which offloads frames read from the TAP may still need: a checksum to complete
+    /// (TUN_F_CSUM) and TCP segmentation (TUN_F_TSO4/6, which need the checksum one).
+    public func setOffloads(checksum: Bool, tcpv4: Bool, tcpv6: Bool) throws(SystemError) {
+        let flags: UInt32 = (checksum ? 1 : 0) | (checksum && tcpv4 ? 2 : 0) | (checksum && tcpv6 ? 4 : 0)
+        guard ckvm_tap_set_offload(descriptor.rawValue, flags) == 0 else {
+            throw SystemError("TUNSETOFFLOAD \(name)", errno: errno)
+        }
     }
 
-    /// Sends one frame to the host; false if the host side is not ready (down, queue full).
+    /// The next frame and its virtio-net header bytes, or nil when none is waiting.
+    public func read() -> (header: [UInt8], frame: [UInt8])? {
+        let n = Glibc.read(descriptor.rawValue, scratch.baseAddress, scratch.count)
+        guard n > Self.headerSize else { return nil }
+        let bytes = UnsafeRawBufferPointer(scratch)
+        return (Array(bytes[0..<Self.headerSize]), Array(bytes[Self.headerSize..<n]))
+    }
+
+    /// Sends one frame behind its virtio-net header; false if the host side is not ready
+    /// (down, queue full) or refused the header.
     @discardableResult
-    public func write(_ frame: [UInt8]) -> Bool {
-        frame.withUnsafeBytes { Glibc.write(descriptor.rawValue, $0.baseAddress, $0.count) } == frame.count
+    public func write(header: [UInt8], frame: [UInt8]) -> Bool {
+        header.withUnsafeBytes { h in
+            frame.withUnsafeBytes { f in
+                var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress), iov_len: h.count),
+                               iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)]
+                return writev(descriptor.rawValue, &vectors, 2) == h.count + f.count
+            }
+        }
     }
 
     /// Whether the host side of the interface is administratively up (IFF_UP in sysfs flags).

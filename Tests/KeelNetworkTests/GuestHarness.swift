@@ -23,6 +23,10 @@ struct GuestMemoryModel {
     func read(_ segments: [GuestSegment]) -> [UInt8] { segments.flatMap { read($0.address, $0.length) } }
 }
 
+/// NDIS_OFFLOAD_PARAMETERS as Linux's probe sets them for Keel's capabilities: IPv4 header
+/// checksum off, TCP/UDP checksums on both ways, LSOv2 on, RSC on (its LRO is on by default).
+let linuxOffloadParameters: [UInt8] = [0x80, 3, 28, 0, 1, 4, 4, 4, 4, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0]
+
 /// Linux's netvsc as far as the tests need it: drives the adapter, performs its actions (maps the
 /// GPADLs, reads RNDIS bytes, writes deliveries into guest memory), checks every transfer-page
 /// packet the way netvsc_receive does and completes it (unless `autoComplete` is off).
@@ -37,6 +41,7 @@ struct GuestHarness {
     var sendPages: [UInt64]?
     var completions: [VMBusPacket] = []
     var frames: [[UInt8]] = []
+    var transmitHeaders: [VirtioNetHeader] = []
     var diagnostics: [NetworkDiagnostic] = []
     var released: [NetworkAction] = []
     /// RNDIS messages the guest received, with the packet's channel type.
@@ -63,7 +68,7 @@ struct GuestHarness {
             case .mapSendBuffer: queue.insert(contentsOf: adapter.attachSendBuffer(pages: sendPages), at: 0)
             case .readRNDIS(let transfer):
                 queue.insert(contentsOf: adapter.rndisMessage(memory.read(transfer.segments), for: transfer), at: 0)
-            case .transmit(let frame): frames.append(frame)
+            case .transmit(let transmit): frames.append(transmit.frame); transmitHeaders.append(transmit.header)
             case .deliver(let delivery): accept(delivery)
             case .diagnostic(let diagnostic): diagnostics.append(diagnostic)
             case let other: released.append(other)
@@ -73,7 +78,7 @@ struct GuestHarness {
 
     /// Writes a delivery into guest memory and reads it back as Linux's netvsc_receive does.
     mutating func accept(_ delivery: Delivery) {
-        for write in delivery.guestWrites() { memory.write(write.address, write.bytes) }
+        for write in delivery.guestWrites() { memory.write(write.address, Array(write.bytes)) }
         let packet = delivery.packet
         #expect(packet.rawType == VMBusPacketType.dataUsingTransferPages.rawValue)
         #expect(packet.completionRequested)
@@ -173,7 +178,7 @@ struct GuestHarness {
         control(RNDISRequest.query(3, RNDISOID.permanentAddress))
         control(RNDISRequest.query(4, RNDISOID.friendlyName))
         control(RNDISRequest.query(5, RNDISOID.offloadHardwareCapabilities, input: [0xA7, 3, 156, 0] + [UInt8](repeating: 0, count: 152)))
-        control(RNDISRequest.set(6, RNDISOID.offloadParameters, [0x80, 3, 28, 0] + [UInt8](repeating: 0, count: 24)))
+        control(RNDISRequest.set(6, RNDISOID.offloadParameters, linuxOffloadParameters))
         control(RNDISRequest.query(7, RNDISOID.mediaConnectStatus))
         control(RNDISRequest.query(8, RNDISOID.linkSpeed))
         control(RNDISRequest.query(9, RNDISOID.receiveScaleCapabilities))

@@ -72,7 +72,7 @@ extension [NetworkAction] {
     var diagnostics: [NetworkDiagnostic] { compactMap { if case .diagnostic(let d) = $0 { d } else { nil } } }
     var deliveries: [Delivery] { compactMap { if case .deliver(let d) = $0 { d } else { nil } } }
     var transfers: [RNDISTransfer] { compactMap { if case .readRNDIS(let t) = $0 { t } else { nil } } }
-    var frames: [[UInt8]] { compactMap { if case .transmit(let f) = $0 { f } else { nil } } }
+    var frames: [[UInt8]] { compactMap { if case .transmit(let t) = $0 { t.frame } else { nil } } }
 }
 
 /// A deterministic generator for the fuzz tests (SplitMix64).

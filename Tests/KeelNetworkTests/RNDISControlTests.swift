@@ -22,7 +22,7 @@ func linuxQueryResult(_ response: [UInt8]?, maxSize: Int) -> [UInt8]? {
         var guest = GuestHarness()
         guest.nvspInit()
         let response = guest.control(RNDISRequest.initialize(0x11))
-        #expect(response == u32Bytes([0x8000_0002, 52, 0x11, 0, 1, 0, 1, 0, 8, 65536, 3, 0, 0]))
+        #expect(response == u32Bytes([0x8000_0002, 52, 0x11, 0, 1, 0, 1, 0, 8, UInt32(NetworkAdapterProtocol.maxRNDISTransferBytes), 3, 0, 0]))
         #expect(guest.received.last?.channelType == 1)
         #expect(guest.adapter.rndisInitialized)
     }
@@ -53,9 +53,25 @@ func linuxQueryResult(_ response: [UInt8]?, maxSize: Int) -> [UInt8]? {
         let response = guest.control(RNDISRequest.query(5, RNDISOID.offloadHardwareCapabilities,
                                                         input: [0xA7, 3, 156, 0] + [UInt8](repeating: 0, count: 152)))
         let caps = try #require(linuxQueryResult(response, maxSize: 156))
-        #expect(caps.count == 112)
-        #expect(caps[0] == 0xA7 && caps[1] >= 1 && Int(le16(caps, 2)) >= 112 && Int(le16(caps, 2)) <= caps.count)
-        #expect(caps[4...].allSatisfy { $0 == 0 })
+        #expect(caps.count == 156)
+        #expect(caps[0] == 0xA7 && caps[1] == 3 && Int(le16(caps, 2)) == 156)
+        // What rndis_netdev_set_hwcaps tests: all of TCP4 (0x14) and TCP6 (0x15), UDP, LSOv2 on 802.3, RSC.
+        #expect(le32(caps, 8) & 0x14 == 0x14 && le32(caps, 8) & 0x40 != 0)
+        #expect(le32(caps, 24) & 0x15 == 0x15 && le32(caps, 24) & 0x40 != 0)
+        #expect(le32(caps, 80) & 2 != 0 && le32(caps, 84) == 64000)
+        #expect(le32(caps, 92) & 2 != 0 && le32(caps, 96) == 64000 && le32(caps, 104) & 5 == 5)
+        #expect(caps[144] == 1 && caps[145] == 1)
+    }
+
+    @Test func olderProtocolsGetOlderRevisions() throws {
+        for (version, revision, size) in [(NVSPVersion.v4, UInt8(2), 144), (NVSPVersion.v2, UInt8(1), 112)] {
+            var guest = GuestHarness()
+            guest.nvspInit(version: version)
+            guest.control(RNDISRequest.initialize(1))
+            let response = guest.control(RNDISRequest.query(5, RNDISOID.offloadHardwareCapabilities))
+            let caps = try #require(linuxQueryResult(response, maxSize: 156))
+            #expect(caps.count == size && caps[1] == revision && Int(le16(caps, 2)) == size)
+        }
     }
 
     @Test func offloadParametersAreAccepted() {

@@ -92,7 +92,12 @@ int ckvm_vcpu_thread_prepare(struct kvm_run *run);
 
 /// Opens (creating it if needed) the TAP interface `name`, without packet-info headers,
 /// non-blocking. Returns the descriptor or -1 with errno set.
+/// Opens (creating if needed) TAP `name`, non-blocking, with a 10-byte virtio-net header before
+/// every frame (IFF_VNET_HDR). Returns the fd or -1 with errno.
 int ckvm_tap_open(const char *name);
+/// TUNSETOFFLOAD: which offloads (TUN_F_CSUM 1, TUN_F_TSO4 2, TUN_F_TSO6 4) frames read from
+/// the TAP may still need. Returns 0 or -1 with errno.
+int ckvm_tap_set_offload(int fd, unsigned int flags);
 
 /// Names the calling thread (pthread_setname_np needs _GNU_SOURCE, which Swift's Glibc lacks).
 int ckvm_set_thread_name(const char *name);

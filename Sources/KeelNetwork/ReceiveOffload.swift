@@ -1,0 +1,139 @@
+/// A frame from the backend with the TAP's virtio-net header: whether the host kernel left its
+/// checksum to us (NEEDS_CSUM), vouched for it (DATA_VALID), or handed over a large TCP packet.
+public struct ReceivedFrame: Sendable, Equatable {
+    public var bytes: [UInt8]
+    public var header: VirtioNetHeader
+
+    public init(_ bytes: [UInt8], header: VirtioNetHeader = VirtioNetHeader()) {
+        self.bytes = bytes
+        self.header = header
+    }
+}
+
+/// One RNDIS message for a receive section: header and PPIs, a slice of a frame, padding.
+struct OutgoingMessage {
+    let header: [UInt8]
+    let payload: ArraySlice<UInt8>
+    let length: Int
+}
+
+/// Host → guest offloads: completing checksums the host kernel left open, the receive checksum
+/// PPI, and coalesced (RSC) chains for large TCP packets.
+enum ReceiveOffload {
+    /// Largest coalesced frame: a 64 KiB IP packet behind a tagged Ethernet header.
+    static let maxCoalescedFrame = 0xFFFF + 18
+    /// Receive checksum PPI bits: TCP, UDP and IPv4 header checksums verified.
+    static let tcpSucceeded: UInt32 = 1 << 3
+    static let udpSucceeded: UInt32 = 1 << 4
+    static let ipSucceeded: UInt32 = 1 << 5
+    /// RNDIS_PKTINFO_ID (internal type 1) flags.
+    static let packetIDType: UInt32 = 1 | 1 << 31
+    static let subAllocated: UInt8 = 1 << 0
+    static let firstFragment: UInt8 = 1 << 1
+    static let lastFragment: UInt8 = 1 << 2
+
+    /// IP version and transport protocol of a frame (optionally 802.1Q-tagged).
+    struct Transport: Equatable {
+        let ipv6: Bool
+        let protocolNumber: UInt8
+    }
+
+    static func transport(of frame: [UInt8]) -> Transport? {
+        let ipStart = frame.count >= 18 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14
+        guard frame.count >= ipStart + 20 else { return nil }
+        switch (frame[ipStart - 2], frame[ipStart - 1]) {
+        case (0x08, 0x00): return Transport(ipv6: false, protocolNumber: frame[ipStart + 9])
+        case (0x86, 0xDD) where frame.count >= ipStart + 40: return Transport(ipv6: true, protocolNumber: frame[ipStart + 6])
+        default: return nil
+        }
+    }
+
+    /// Fills in a checksum the host kernel left partial (NEEDS_CSUM: the field holds the
+    /// pseudo-header sum). False if the offsets do not fit the frame.
+    static func completeChecksum(_ frame: inout [UInt8], header: VirtioNetHeader) -> Bool {
+        let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
+        guard start < frame.count, field + 2 <= frame.count else { return false }
+        var value = ~InternetChecksum.fold(InternetChecksum.add(frame, start..<frame.count))
+        if value == 0, header.checksumOffset == 6 { value = 0xFFFF }   // UDP: 0 means "no checksum"
+        InternetChecksum.store(value, in: &frame, at: field)
+        return true
+    }
+
+    /// A PACKET message header: 8-byte RNDIS header, 36-byte body, then 16-byte PPIs (type, value).
+    static func packetHeader(dataLength: Int, ppis: [(type: UInt32, value: UInt32)]) -> (header: [UInt8], length: Int) {
+        let ppiLength = 16 * ppis.count
+        let headerLength = 44 + ppiLength
+        let length = (headerLength + dataLength + 7) / 8 * 8
+        var w = LEWriter(capacity: headerLength)
+        w.u32(RNDISMessageType.packet)
+        w.u32(UInt32(truncatingIfNeeded: length))
+        w.u32(UInt32(36 + ppiLength))            // data offset (from the body)
+        w.u32(UInt32(truncatingIfNeeded: dataLength))
+        w.zeros(12)                               // no OOB data
+        w.u32(ppis.isEmpty ? 0 : 36)              // PPI offset
+        w.u32(UInt32(ppiLength))
+        w.zeros(8)                                // vc handle, reserved
+        for ppi in ppis {
+            w.u32(16)
+            w.u32(ppi.type)
+            w.u32(12)
+            w.u32(ppi.value)
+        }
+        return (w.bytes, length)
+    }
+}
+
+extension NetworkAdapterProtocol {
+    /// The RNDIS message(s) for one received frame, or nil to drop it: one message normally; a
+    /// chain of fragments (first/last flags, one section each) for a frame past the MTU, which
+    /// only a TCP packet with coalescing on for its IP version may be.
+    mutating func receiveMessages(for received: ReceivedFrame, sectionSize: Int) -> [OutgoingMessage]? {
+        var frame = received.bytes
+        let transport = ReceiveOffload.transport(of: frame)
+        let coalesced = frame.count > configuration.maxFrameLength + 4
+        if coalesced {
+            guard let transport, transport.protocolNumber == 6,
+                  transport.ipv6 ? offloadSettings.coalesceIPv6 : offloadSettings.coalesceIPv4 else { return nil }
+        }
+        var verified = received.header.flags & VirtioNetHeader.dataValid != 0
+        if received.header.flags & VirtioNetHeader.needsChecksum != 0 {
+            // A coalesced packet's checksum is never checked by the guest; complete the others.
+            guard coalesced || ReceiveOffload.completeChecksum(&frame, header: received.header) else { return nil }
+            verified = true
+        }
+        var ppis: [(type: UInt32, value: UInt32)] = []
+        if verified, let transport, coalesced
+            || (transport.ipv6 ? offloadSettings.receiveChecksumIPv6 : offloadSettings.receiveChecksumIPv4) {
+            let ip = transport.ipv6 ? 0 : ReceiveOffload.ipSucceeded
+            switch transport.protocolNumber {
+            case 6: ppis.append((RNDISPacketDecoder.checksumPPIType, ReceiveOffload.tcpSucceeded | ip))
+            case 17: ppis.append((RNDISPacketDecoder.checksumPPIType, ReceiveOffload.udpSucceeded | ip))
+            default: break
+            }
+        }
+        guard coalesced else {
+            let (header, length) = ReceiveOffload.packetHeader(dataLength: frame.count, ppis: ppis)
+            return [OutgoingMessage(header: header, payload: frame[...], length: length)]
+        }
+        // Even fragments, each with the packet-id PPI; the checksum PPI rides on the first.
+        let room = sectionSize - 44 - 32 - 7
+        let pieces = (frame.count + room - 1) / room
+        let chunk = (frame.count + pieces - 1) / pieces
+        let id = nextCoalescedID
+        nextCoalescedID &+= 1
+        var messages: [OutgoingMessage] = []
+        var start = 0
+        while start < frame.count {
+            let end = min(start + chunk, frame.count)
+            var flags = ReceiveOffload.subAllocated
+            if start == 0 { flags |= ReceiveOffload.firstFragment }
+            if end == frame.count { flags |= ReceiveOffload.lastFragment }
+            let idPPI = (ReceiveOffload.packetIDType, UInt32(1) | UInt32(flags) << 8 | UInt32(id) << 16)
+            let (header, length) = ReceiveOffload.packetHeader(dataLength: end - start,
+                                                              ppis: [idPPI] + (start == 0 ? ppis : []))
+            messages.append(OutgoingMessage(header: header, payload: frame[start..<end], length: length))
+            start = end
+        }
+        return messages
+    }
+}
