@@ -20,6 +20,8 @@ public struct NetworkAdapterDevice: VMBusDevice {
     /// Frames from the TAP waiting for free receive-buffer sections, and their bytes.
     private var queue: [ReceivedFrame] = []
     private var queuedBytes = 0
+    /// Whether the last frame from the TAP was large (the next is then read in place).
+    private var expectLargeFrames = false
     /// The receive offloads the TAP was last told about (checksum+TSO while coalescing).
     private var tapOffloads: OffloadSettings?
     /// Frames dropped because the guest's receive buffer stayed full.
@@ -31,6 +33,8 @@ public struct NetworkAdapterDevice: VMBusDevice {
     static let maxQueuedFrames = 512
     static let maxQueuedBytes = 4 << 20
     static let linkCheckInterval: UInt64 = 500_000_000
+    /// Frames read straight into guest memory per transfer-page packet.
+    static let directBatch = 8
 
     /// - Parameter index: the adapter number; it makes the instance GUID unique.
     public init(index: Int, tap: TapDevice, mac: [UInt8], memory: GuestRAM, log: @escaping @Sendable (String) -> Void) {
@@ -49,12 +53,23 @@ public struct NetworkAdapterDevice: VMBusDevice {
     public mutating func channelClosed() { adapter.reset() }
 
     public mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel) {
+        debugPackets += 1
         perform(adapter.receive(packet), &channel)
         flushQueue(&channel)   // the guest's completions free receive sections
     }
 
+    private var debugNext: UInt64 = 0
+    private var debugPackets = 0
+    private var debugReads = 0
+    private var debugTicks = 0
+
     public mutating func tick(_ channel: inout VMBusChannel) {
         let now = HostClock.monotonicNanoseconds()
+        debugTicks += 1
+        if now >= debugNext {
+            debugNext = now + 5_000_000_000
+            _ = log.log("DEBUG net: ticks=\(debugTicks) guestPackets=\(debugPackets) tapReads=\(debugReads) channel=\(channel.debugCounters) dropped=\(droppedFrames)")
+        }
         if now >= nextLinkCheck {
             nextLinkCheck = now + Self.linkCheckInterval
             let up = tap.isUp
@@ -64,8 +79,33 @@ public struct NetworkAdapterDevice: VMBusDevice {
                 perform(adapter.setLink(up: up), &channel)
             }
         }
+        var direct: [DirectFrame] = []
         for _ in 0..<Self.framesPerTick {
+            // Large frames go straight into the guest's receive sections while nothing waits
+            // ahead of them; small ones (and anything while frames are queued) are copied, which
+            // costs less for them than reserving a whole chain of sections. The last frame's size
+            // picks the way for the next.
+            if expectLargeFrames, queue.isEmpty, !channel.isCongested, let reservation = adapter.reserveReceive() {
+                let ranges = reservation.dataSegments.map { (address: $0.address, length: $0.length) }
+                if ranges.allSatisfy({ memory.contains($0.address, count: $0.length) }) {
+                    guard let frame = readDirect(into: reservation, ranges) else {
+                        adapter.cancel(reservation)
+                        break
+                    }
+                    debugReads += 1
+                    expectLargeFrames = frame.length > DirectFrame.fullReadLimit
+                    direct.append(frame)
+                    if direct.count == Self.directBatch {
+                        perform(adapter.deliverDirect(direct), &channel)
+                        direct = []
+                    }
+                    continue
+                }
+                adapter.cancel(reservation)   // not guest RAM: the copying path reports it
+            }
             guard let (header, frame) = tap.read() else { break }
+            debugReads += 1
+            expectLargeFrames = frame.count > DirectFrame.fullReadLimit
             guard queue.count < Self.maxQueuedFrames, queuedBytes + frame.count <= Self.maxQueuedBytes else {
                 droppedFrames += 1
                 continue
@@ -73,7 +113,17 @@ public struct NetworkAdapterDevice: VMBusDevice {
             queue.append(ReceivedFrame(frame, header: VirtioNetHeader(header) ?? VirtioNetHeader()))
             queuedBytes += frame.count
         }
+        if !direct.isEmpty { perform(adapter.deliverDirect(direct), &channel) }
         flushQueue(&channel)
+    }
+
+    /// One TAP frame read into reserved receive sections (`ranges`, guest RAM), with its first
+    /// bytes read back; nil when none is waiting.
+    private func readDirect(into reservation: ReceiveReservation, _ ranges: [(address: UInt64, length: Int)]) -> DirectFrame? {
+        guard let (header, length) = tap.read(intoGuest: ranges, in: memory) else { return nil }
+        let visible = length <= DirectFrame.fullReadLimit ? length : DirectFrame.headLength
+        return DirectFrame(reservation: reservation, length: length, header: VirtioNetHeader(header) ?? VirtioNetHeader(),
+                           bytes: read(reservation.dataSegments, limit: visible) ?? [])
     }
 
     /// Delivers queued frames, several per transfer-page packet, while receive sections are free.
@@ -102,9 +152,21 @@ public struct NetworkAdapterDevice: VMBusDevice {
             case .releaseReceiveBuffer, .releaseSendBuffer:
                 break   // the protocol already stopped using it
             case .readRNDIS(let transfer):
-                perform(adapter.rndisMessage(read(transfer.segments), for: transfer), &channel)
+                // A large single packet (netvsc's GPA-direct pages) goes out without copying its
+                // payload; everything else is read whole.
+                if transfer.sectionIndex == nil, transfer.length > NetworkAdapterProtocol.transmitPrefixLength,
+                   let prefix = read(transfer.segments, limit: NetworkAdapterProtocol.transmitPrefixLength),
+                   let actions = adapter.rndisPacket(prefix: prefix, for: transfer) {
+                    perform(actions, &channel)
+                } else {
+                    perform(adapter.rndisMessage(read(transfer.segments), for: transfer), &channel)
+                }
             case .transmit(let transmit):
-                if !tap.write(header: transmit.header.bytes, frame: transmit.frame) {
+                let sent = transmit.rest.isEmpty
+                    ? tap.write(header: transmit.header.bytes, frame: transmit.frame)
+                    : tap.write(header: transmit.header.bytes, head: transmit.frame,
+                                guestRanges: transmit.rest.map { ($0.address, $0.length) }, in: memory)
+                if !sent {
                     _ = log.log("network \(tap.name): host side not ready or refused a frame, frame dropped")
                 }
             case .deliver(let delivery):
@@ -138,10 +200,12 @@ public struct NetworkAdapterDevice: VMBusDevice {
     }
 
     /// The guest bytes of an RNDIS transfer, or nil if any part is outside guest memory.
-    private func read(_ segments: [GuestSegment]) -> [UInt8]? {
+    /// (At most the first `limit` of them.)
+    private func read(_ segments: [GuestSegment], limit: Int = .max) -> [UInt8]? {
         var bytes: [UInt8] = []
-        for s in segments {
-            guard let chunk = try? memory.read(at: s.address, count: s.length) else { return nil }
+        bytes.reserveCapacity(min(limit, segments.reduce(0) { $0 + $1.length }))
+        for s in segments where bytes.count < limit {
+            guard let chunk = try? memory.read(at: s.address, count: min(s.length, limit - bytes.count)) else { return nil }
             bytes += chunk
         }
         return bytes

@@ -11,6 +11,25 @@ public struct GuestSegment: Sendable, Equatable {
     }
 }
 
+extension [GuestSegment] {
+    /// The runs holding bytes `offset ..< offset + length` of the concatenated segments; nil if
+    /// that is not inside them.
+    func subrange(offset: Int, length: Int) -> [GuestSegment]? {
+        guard offset >= 0, length >= 0 else { return nil }
+        var result: [GuestSegment] = []
+        var position = 0, remaining = length
+        for segment in self where remaining > 0 {
+            defer { position += segment.length }
+            guard offset < position + segment.length else { continue }
+            let skip = Swift.max(0, offset - position)
+            let take = Swift.min(segment.length - skip, remaining)
+            result.append(GuestSegment(address: segment.address + UInt64(skip), length: take))
+            remaining -= take
+        }
+        return remaining == 0 ? result : nil
+    }
+}
+
 /// Bytes to copy into guest memory at a guest-physical address.
 public struct GuestWrite: Sendable, Equatable {
     public let address: UInt64
@@ -45,12 +64,15 @@ public struct RNDISTransfer: Sendable, Equatable {
 public struct Delivery: Sendable, Equatable {
     /// One RNDIS message at a byte offset of the receive buffer: its header (with PPIs), then a
     /// slice of a received frame (not copied until it is written to the guest), then zero padding.
+    /// A frame the backend read straight into the section has no payload here and no padding
+    /// written (`fillsPadding` false): only its header is written.
     public struct Region: Sendable, Equatable {
         public let offset: Int
         let header: [UInt8]
         let payload: ArraySlice<UInt8>
         /// The whole message, padding included (what the transfer-page range says).
         public let length: Int
+        var fillsPadding = true
 
         /// The message as one array (tests and diagnostics).
         public var bytes: [UInt8] {
@@ -62,6 +84,8 @@ public struct Delivery: Sendable, Equatable {
     public let regions: [Region]
     public let packet: VMBusPacket
     let pages: PageList
+    /// Small writes into frames already in the receive buffer (completed checksums).
+    var extraWrites: [GuestWrite] = []
 
     private static let padding = [UInt8](repeating: 0, count: 8)
 
@@ -70,10 +94,11 @@ public struct Delivery: Sendable, Equatable {
     public func guestWrites() -> [GuestWrite] {
         var writes: [GuestWrite] = []
         for region in regions {
-            let padding = max(0, region.length - region.header.count - region.payload.count)
+            let padding = region.fillsPadding ? max(0, region.length - region.header.count - region.payload.count) : 0
             var parts = [region.header[...], region.payload, Self.padding.prefix(padding)]
             var part = 0
-            for segment in pages.segments(offset: region.offset, length: region.length) ?? [] {
+            let written = region.header.count + region.payload.count + padding
+            for segment in pages.segments(offset: region.offset, length: written) ?? [] {
                 var address = segment.address, remaining = segment.length
                 while remaining > 0, part < parts.count {
                     guard !parts[part].isEmpty else {
@@ -88,7 +113,7 @@ public struct Delivery: Sendable, Equatable {
                 }
             }
         }
-        return writes
+        return writes + extraWrites
     }
 }
 

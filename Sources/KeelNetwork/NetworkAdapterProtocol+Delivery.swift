@@ -71,10 +71,12 @@ extension NetworkAdapterProtocol {
     /// Size, then the packet filter by destination MAC (multicast lists are not tracked:
     /// MULTICAST passes every multicast frame, like ALL_MULTICAST). A frame past the MTU must be
     /// one the guest lets us coalesce.
-    private func wants(_ frame: [UInt8], coalesced: Bool) -> Bool {
+    /// `frame` may be only the first bytes of a frame of `length` bytes.
+    func wants(_ frame: [UInt8], length: Int? = nil, coalesced: Bool) -> Bool {
+        let length = length ?? frame.count
         let tagged = frame.count >= 16 && frame[12] == 0x81 && frame[13] == 0x00
         let limit = coalesced ? ReceiveOffload.maxCoalescedFrame : configuration.maxFrameLength + (tagged ? 4 : 0)
-        guard frame.count >= 14, frame.count <= limit else { return false }
+        guard frame.count >= 14, length >= 14, length <= limit else { return false }
         let filter = packetFilter
         if filter & NDISPacketFilter.promiscuous != 0 { return true }
         let destination = frame[0..<6]
@@ -120,26 +122,33 @@ extension NetworkAdapterProtocol {
 
     /// Allocates one section per message and builds the transfer-page packet naming them.
     private mutating func makeDelivery(_ messages: [OutgoingMessage], channelType: UInt32, control: Bool) -> Delivery? {
-        guard let pages = receiveBuffer?.pages, let id = receiveBuffer?.id,
-              let (transactionID, sections) = receiveBuffer?.allocate(messages.count, control: control),
+        guard let (transactionID, sections) = receiveBuffer?.allocate(messages.count, control: control),
               let buffer = receiveBuffer else { return nil }
-        var header = LEWriter(capacity: 8 + 8 * messages.count)
-        header.u16(id)
+        // Control messages are at most 576 bytes and data messages are built to fit a section.
+        let regions = zip(sections, messages).map { section, message in
+            Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: message.header,
+                            payload: message.payload, length: min(message.length, buffer.sectionSize))
+        }
+        return transferPages(transactionID: transactionID, regions: regions, channelType: channelType)
+    }
+
+    /// The VM_PKT_DATA_USING_XFER_PAGES packet naming `regions` of the receive buffer.
+    func transferPages(transactionID: UInt64, regions: [Delivery.Region], channelType: UInt32,
+                       extraWrites: [GuestWrite] = []) -> Delivery? {
+        guard let buffer = receiveBuffer else { return nil }
+        var header = LEWriter(capacity: 8 + 8 * regions.count)
+        header.u16(buffer.id)
         header.u8(0)
         header.u8(0)
-        header.u32(UInt32(messages.count))
-        var regions: [Delivery.Region] = []
-        for (section, message) in zip(sections, messages) {
-            // Control messages are at most 576 bytes and data messages are built to fit a section.
-            let region = Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: message.header,
-                                         payload: message.payload, length: min(message.length, buffer.sectionSize))
+        header.u32(UInt32(regions.count))
+        for region in regions {
             header.u32(UInt32(region.length))
             header.u32(UInt32(region.offset))
-            regions.append(region)
         }
         let payload = NVSPMessage.encode([NVSPMessageType.sendRNDISPacket, channelType, NVSPMessage.noSection, 0])
         let packet = VMBusPacket(type: .dataUsingTransferPages, flags: 1, transactionID: transactionID,
                                  header: header.bytes, payload: payload)
-        return Delivery(transactionID: transactionID, regions: regions, packet: packet, pages: pages)
+        return Delivery(transactionID: transactionID, regions: regions, packet: packet, pages: buffer.pages,
+                        extraWrites: extraWrites)
     }
 }

@@ -52,6 +52,31 @@ extension NetworkAdapterProtocol {
         return actions
     }
 
+    /// Bytes of a transfer to read for `rndisPacket(prefix:for:)`: the RNDIS header and PPIs
+    /// and the first 512 bytes of the frame, which hold any headers an offload needs.
+    public static let transmitPrefixLength = 1024
+
+    /// The fast path for a large transfer that is one RNDIS PACKET (what netvsc sends through
+    /// GPA-direct pages): `prefix` is the transfer's first `transmitPrefixLength` bytes. The
+    /// frame's remaining bytes stay in guest memory (`TransmitFrame.rest`), so the writer hands
+    /// them to the TAP without a copy. Nil when the transfer is anything else, or anything in it
+    /// is malformed: then read all of it and call `rndisMessage(_:for:)`, which reports why.
+    public mutating func rndisPacket(prefix: [UInt8], for transfer: RNDISTransfer) -> [NetworkAction]? {
+        let messageLength = Int(prefix.u32(4))
+        guard rndisInitialized, linkUp, prefix.count >= 8 + RNDISPacketDecoder.bodySize,
+              prefix.u32(0) == RNDISMessageType.packet, messageLength <= transfer.length,
+              transfer.length - messageLength < 8 else { return nil }
+        let decoder = RNDISPacketDecoder(maxFrameLength: configuration.maxFrameLength)
+        guard let (head, restStart) = try? decoder.head(in: prefix, start: 0, length: messageLength) else { return nil }
+        let frameLength = Int(prefix.u32(12)), frameStart = 8 + Int(prefix.u32(8))
+        let restLength = frameStart + frameLength - restStart
+        guard restLength == 0 || restStart == prefix.count,
+              let rest = transfer.segments.subrange(offset: restStart, length: restLength) else { return nil }
+        var frame = head
+        frame.rest = rest
+        return [.transmit(frame)] + completeTransfer(transfer, status: NVSPStatus.success)
+    }
+
     private func completeTransfer(_ transfer: RNDISTransfer, status: UInt32) -> [NetworkAction] {
         complete(transactionID: transfer.transactionID, requested: transfer.completionRequested,
                  [NVSPMessageType.sendRNDISPacketComplete, status])

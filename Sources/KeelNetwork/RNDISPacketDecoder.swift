@@ -22,10 +22,13 @@ enum RNDISPacketError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A frame for the TAP with the virtio-net header that finishes its checksum or segmentation.
+/// A frame for the TAP with the virtio-net header that finishes its checksum or segmentation:
+/// `frame` (its headers already fixed up), then `rest`, bytes still in guest memory that the
+/// writer passes to the TAP without copying them (empty unless the frame was taken from a prefix).
 public struct TransmitFrame: Sendable, Equatable {
     public let header: VirtioNetHeader
     public let frame: [UInt8]
+    public var rest: [GuestSegment] = []
 }
 
 /// Decodes guest → host RNDIS PACKET messages into Ethernet frames. All offsets in the 36-byte
@@ -53,6 +56,13 @@ struct RNDISPacketDecoder {
 
     /// The frame of the PACKET message `bytes[start ..< start + length]` (inside `bytes`).
     func frame(in bytes: [UInt8], start: Int, length: Int) throws(RNDISPacketError) -> TransmitFrame {
+        try head(in: bytes, start: start, length: length).frame
+    }
+
+    /// Like `frame(in:start:length:)`, but `bytes` may end inside the message (a prefix of the
+    /// transfer): the header and PPIs must be in it, and the frame's bytes that are become
+    /// `frame`; `restStart` is the message offset of the first frame byte past the prefix.
+    func head(in bytes: [UInt8], start: Int, length: Int) throws(RNDISPacketError) -> (frame: TransmitFrame, restStart: Int) {
         guard length >= 8 + Self.bodySize else { throw .truncated(length: length) }
         let body = start + 8
         let bodyLength = length - 8
@@ -72,6 +82,7 @@ struct RNDISPacketDecoder {
         var info = PacketInfo()
         if ppiLength > 0 {
             guard inside(ppiOffset, ppiLength) else { throw .ppiOutsideMessage(offset: ppiOffset, length: ppiLength) }
+            guard body + Int(ppiOffset) + Int(ppiLength) <= bytes.count else { throw .truncated(length: bytes.count - start) }
             info = try packetInfo(in: bytes, start: body + Int(ppiOffset), length: Int(ppiLength))
         }
 
@@ -79,12 +90,14 @@ struct RNDISPacketDecoder {
         let count = Int(dataLength)
         let inlineTagged = count >= 16 && bytes.readLE(UInt16.self, at: frameStart + 12) == 0x0081
         let limit = info.largeSend != nil ? Self.maxLargeSendFrame : maxFrameLength + (inlineTagged ? 4 : 0)
-        guard count >= 14, count <= limit, var frame = bytes.run(frameStart, count) else {
+        let available = min(count, bytes.count - frameStart)
+        guard count >= 14, count <= limit, available >= 14, var frame = bytes.run(frameStart, available) else {
             throw .frameSize(count, limit: limit)
         }
         var header: VirtioNetHeader
         do {
-            header = try TransmitOffload.header(for: &frame, checksumInfo: info.checksum, largeSendInfo: info.largeSend)
+            header = try TransmitOffload.header(for: &frame, frameLength: count, checksumInfo: info.checksum,
+                                                largeSendInfo: info.largeSend)
         } catch {
             throw .offload(error)
         }
@@ -94,7 +107,7 @@ struct RNDISPacketDecoder {
             frame.insert(contentsOf: [0x81, 0x00, UInt8(tci >> 8), UInt8(tci & 0xFF)], at: 12)
             header.shift(by: 4)
         }
-        return TransmitFrame(header: header, frame: frame)
+        return (TransmitFrame(header: header, frame: frame), frameStart - start + available)
     }
 
     /// Walks the PPI elements in `bytes[start ..< start + length]` (internal ones are skipped).

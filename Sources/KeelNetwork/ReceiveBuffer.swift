@@ -40,17 +40,26 @@ struct ReceiveBuffer: Sendable {
     /// Takes `count` sections for one transfer-page packet; nil if not enough are free.
     mutating func allocate(_ count: Int, control: Bool) -> (transactionID: UInt64, sections: [Int])? {
         guard count > 0, count <= (control ? free.count : freeForData) else { return nil }
-        var sections: [Int] = []
-        sections.reserveCapacity(count)
-        for _ in 0..<count {
-            guard let section = free.popLast() else { break }
-            sections.append(section)
-        }
+        let sections = (0..<count).map { _ in free.removeLast() }
+        return (track(sections), sections)
+    }
+
+    /// Takes `count` data sections (never the control reserve) for frames not built yet.
+    mutating func reserve(_ count: Int) -> [Int]? {
+        guard count > 0, count <= freeForData else { return nil }
+        return (0..<count).map { _ in free.removeLast() }
+    }
+
+    /// Gives reserved sections back unused.
+    mutating func unreserve(_ sections: [Int]) { free.append(contentsOf: sections.reversed()) }
+
+    /// Names reserved sections by a new transaction id; the guest's completion frees them.
+    mutating func track(_ sections: [Int]) -> UInt64 {
         var id = nextTransactionID
         while id == 0 || inFlight[id] != nil { id &+= 1 }
         nextTransactionID = id &+ 1
         inFlight[id] = sections
-        return (id, sections)
+        return id
     }
 
     /// The guest completed packet `transactionID`: its sections are free again. Returns how many

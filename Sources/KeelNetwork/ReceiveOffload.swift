@@ -48,26 +48,42 @@ enum ReceiveOffload {
         }
     }
 
-    /// Fills in a checksum the host kernel left partial (NEEDS_CSUM: the field holds the
-    /// pseudo-header sum). False if the offsets do not fit the frame.
-    static func completeChecksum(_ frame: inout [UInt8], header: VirtioNetHeader) -> Bool {
+    /// The checksum the host kernel left partial (NEEDS_CSUM: the field holds the pseudo-header
+    /// sum): where it goes and its value; nil if the offsets do not fit the frame.
+    static func checksum(_ frame: [UInt8], header: VirtioNetHeader) -> (offset: Int, value: UInt16)? {
         let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
-        guard start < frame.count, field + 2 <= frame.count else { return false }
+        guard start < frame.count, field + 2 <= frame.count else { return nil }
         var value = ~InternetChecksum.fold(InternetChecksum.add(frame, start..<frame.count))
         if value == 0, header.checksumOffset == 6 { value = 0xFFFF }   // UDP: 0 means "no checksum"
+        return (field, value)
+    }
+
+    /// Fills in that checksum in place; false if the offsets do not fit the frame.
+    static func completeChecksum(_ frame: inout [UInt8], header: VirtioNetHeader) -> Bool {
+        guard let (field, value) = checksum(frame, header: header) else { return false }
         InternetChecksum.store(value, in: &frame, at: field)
         return true
     }
 
-    /// A PACKET message header: 8-byte RNDIS header, 36-byte body, then 16-byte PPIs (type, value).
-    static func packetHeader(dataLength: Int, ppis: [(type: UInt32, value: UInt32)]) -> (header: [UInt8], length: Int) {
+    /// The packet-id PPI of one fragment of a coalesced chain.
+    static func packetIDPPI(id: UInt16, first: Bool, last: Bool) -> (type: UInt32, value: UInt32) {
+        var flags = subAllocated
+        if first { flags |= firstFragment }
+        if last { flags |= lastFragment }
+        return (packetIDType, UInt32(1) | UInt32(flags) << 8 | UInt32(id) << 16)
+    }
+
+    /// A PACKET message header: 8-byte RNDIS header, 36-byte body, then 16-byte PPIs (type, value);
+    /// the data follows them, or starts at message offset `dataStart` when given (a gap between).
+    static func packetHeader(dataLength: Int, ppis: [(type: UInt32, value: UInt32)],
+                             dataStart: Int? = nil) -> (header: [UInt8], length: Int) {
         let ppiLength = 16 * ppis.count
-        let headerLength = 44 + ppiLength
+        let headerLength = dataStart ?? 44 + ppiLength
         let length = (headerLength + dataLength + 7) / 8 * 8
         var w = LEWriter(capacity: headerLength)
         w.u32(RNDISMessageType.packet)
         w.u32(UInt32(truncatingIfNeeded: length))
-        w.u32(UInt32(36 + ppiLength))            // data offset (from the body)
+        w.u32(UInt32(headerLength - 8))          // data offset (from the body)
         w.u32(UInt32(truncatingIfNeeded: dataLength))
         w.zeros(12)                               // no OOB data
         w.u32(ppis.isEmpty ? 0 : 36)              // PPI offset
@@ -101,16 +117,7 @@ extension NetworkAdapterProtocol {
             guard coalesced || ReceiveOffload.completeChecksum(&frame, header: received.header) else { return nil }
             verified = true
         }
-        var ppis: [(type: UInt32, value: UInt32)] = []
-        if verified, let transport, coalesced
-            || (transport.ipv6 ? offloadSettings.receiveChecksumIPv6 : offloadSettings.receiveChecksumIPv4) {
-            let ip = transport.ipv6 ? 0 : ReceiveOffload.ipSucceeded
-            switch transport.protocolNumber {
-            case 6: ppis.append((RNDISPacketDecoder.checksumPPIType, ReceiveOffload.tcpSucceeded | ip))
-            case 17: ppis.append((RNDISPacketDecoder.checksumPPIType, ReceiveOffload.udpSucceeded | ip))
-            default: break
-            }
-        }
+        let ppis = receivePPIs(transport: transport, verified: verified, coalesced: coalesced)
         guard coalesced else {
             let (header, length) = ReceiveOffload.packetHeader(dataLength: frame.count, ppis: ppis)
             return [OutgoingMessage(header: header, payload: frame[...], length: length)]
@@ -125,15 +132,25 @@ extension NetworkAdapterProtocol {
         var start = 0
         while start < frame.count {
             let end = min(start + chunk, frame.count)
-            var flags = ReceiveOffload.subAllocated
-            if start == 0 { flags |= ReceiveOffload.firstFragment }
-            if end == frame.count { flags |= ReceiveOffload.lastFragment }
-            let idPPI = (ReceiveOffload.packetIDType, UInt32(1) | UInt32(flags) << 8 | UInt32(id) << 16)
+            let idPPI = ReceiveOffload.packetIDPPI(id: id, first: start == 0, last: end == frame.count)
             let (header, length) = ReceiveOffload.packetHeader(dataLength: end - start,
                                                               ppis: [idPPI] + (start == 0 ? ppis : []))
             messages.append(OutgoingMessage(header: header, payload: frame[start..<end], length: length))
             start = end
         }
         return messages
+    }
+
+    /// The checksum PPI for a frame known good, when the guest takes it (always for a chain).
+    func receivePPIs(transport: ReceiveOffload.Transport?, verified: Bool, coalesced: Bool) -> [(type: UInt32, value: UInt32)] {
+        guard verified, let transport,
+              coalesced || (transport.ipv6 ? offloadSettings.receiveChecksumIPv6 : offloadSettings.receiveChecksumIPv4)
+        else { return [] }
+        let ip = transport.ipv6 ? 0 : ReceiveOffload.ipSucceeded
+        switch transport.protocolNumber {
+        case 6: return [(RNDISPacketDecoder.checksumPPIType, ReceiveOffload.tcpSucceeded | ip)]
+        case 17: return [(RNDISPacketDecoder.checksumPPIType, ReceiveOffload.udpSucceeded | ip)]
+        default: return []
+        }
     }
 }

@@ -85,9 +85,11 @@ enum TransmitOffload {
     static let checksumUDP: UInt32 = 1 << 3
     static let checksumIPHeader: UInt32 = 1 << 4
 
-    static func header(for frame: inout [UInt8], checksumInfo: UInt32?, largeSendInfo: UInt32?)
+    /// `frame` holds the frame's first bytes (all of it, or a prefix with its headers);
+    /// `frameLength` is the whole frame's.
+    static func header(for frame: inout [UInt8], frameLength: Int, checksumInfo: UInt32?, largeSendInfo: UInt32?)
         throws(TransmitOffloadError) -> VirtioNetHeader {
-        if let largeSendInfo { return try largeSend(&frame, info: largeSendInfo) }
+        if let largeSendInfo { return try largeSend(&frame, frameLength: frameLength, info: largeSendInfo) }
         guard let info = checksumInfo else { return VirtioNetHeader() }
         let start = Int(info >> 16 & 0x3FF)
         let ipv6 = info & checksumIPv6 != 0
@@ -98,15 +100,15 @@ enum TransmitOffload {
         if info & checksumTCP != 0 { field = 16 } else if info & checksumUDP != 0 { field = 6 } else {
             return VirtioNetHeader()
         }
-        guard start >= 14, start + field + 2 <= frame.count else {
-            throw .checksumOutsideFrame(start: start, frameLength: frame.count)
+        guard start >= 14, start + field + 2 <= frameLength else {
+            throw .checksumOutsideFrame(start: start, frameLength: frameLength)
         }
         return VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: UInt16(start),
                                checksumOffset: UInt16(field))
     }
 
     /// LSOv2 PPI: bits 0-19 MSS, 20-29 TCP header offset, 31 IPv6.
-    private static func largeSend(_ frame: inout [UInt8], info: UInt32) throws(TransmitOffloadError) -> VirtioNetHeader {
+    private static func largeSend(_ frame: inout [UInt8], frameLength: Int, info: UInt32) throws(TransmitOffloadError) -> VirtioNetHeader {
         let mss = Int(info & 0xFFFFF), tcpStart = Int(info >> 20 & 0x3FF), ipv6 = info >> 31 == 1
         let ipStart = frame.count >= 18 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14
         let etherType = frame.readLE(UInt16.self, at: ipStart - 2).byteSwapped
@@ -122,19 +124,19 @@ enum TransmitOffload {
         }
         if ipv6 {
             guard tcpStart >= ipStart + 40 else { throw .largeSendNotTCP(detail: "TCP header inside the IPv6 header") }
-            InternetChecksum.store(UInt16(clamping: frame.count - ipStart - 40), in: &frame, at: ipStart + 4)
+            InternetChecksum.store(UInt16(clamping: frameLength - ipStart - 40), in: &frame, at: ipStart + 4)
         } else {
             guard let ip = ipv4Header(frame), ip.start + ip.length == tcpStart, frame[ipStart + 9] == 6,
-                  frame.count - ipStart <= 0xFFFF else {
+                  frameLength - ipStart <= 0xFFFF else {
                 throw .largeSendNotTCP(detail: "IPv4 header does not end at the TCP header (byte \(tcpStart))")
             }
-            InternetChecksum.store(UInt16(frame.count - ipStart), in: &frame, at: ipStart + 2)
+            InternetChecksum.store(UInt16(frameLength - ipStart), in: &frame, at: ipStart + 2)
             InternetChecksum.fillIPv4Header(&frame, ipStart: ip.start, headerLength: ip.length)
         }
         let pseudo = InternetChecksum.pseudoHeader(frame, ipStart: ipStart, ipv6: ipv6, protocolNumber: 6,
-                                                   length: frame.count - tcpStart)
+                                                   length: frameLength - tcpStart)
         InternetChecksum.store(InternetChecksum.fold(pseudo), in: &frame, at: tcpStart + 16)
-        let payload = frame.count - tcpStart - tcpHeaderLength
+        let payload = frameLength - tcpStart - tcpHeaderLength
         return VirtioNetHeader(flags: VirtioNetHeader.needsChecksum,
                                gsoType: payload > mss ? (ipv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4) : 0,
                                headerLength: payload > mss ? UInt16(tcpStart + tcpHeaderLength) : 0,

@@ -50,6 +50,26 @@ public final class TapDevice: @unchecked Sendable {
         return (Array(bytes[0..<Self.headerSize]), Array(bytes[Self.headerSize..<n]))
     }
 
+    /// Reads the next frame straight into guest memory, `guestRanges` in order (the kernel copies
+    /// it there; nothing is copied here). Returns its virtio-net header bytes and length, or nil
+    /// when no frame is waiting or a range is not guest RAM. A frame longer than the ranges is
+    /// truncated by the kernel; the caller sizes them for the largest frame it accepts.
+    public func read(intoGuest guestRanges: [(address: UInt64, length: Int)], in memory: GuestRAM)
+        -> (header: [UInt8], length: Int)? {
+        var header = [UInt8](repeating: 0, count: Self.headerSize)
+        var vectors: [iovec] = [iovec(iov_base: nil, iov_len: 0)]
+        for range in guestRanges where range.length > 0 {
+            guard let base = memory.host(range.address, range.length) else { return nil }
+            vectors.append(iovec(iov_base: base, iov_len: range.length))
+        }
+        let n = header.withUnsafeMutableBytes { h -> Int in
+            vectors[0] = iovec(iov_base: h.baseAddress, iov_len: h.count)
+            return readv(descriptor.rawValue, vectors, Int32(vectors.count))
+        }
+        guard n > Self.headerSize else { return nil }
+        return (header, n - Self.headerSize)
+    }
+
     /// Sends one frame behind its virtio-net header; false if the host side is not ready
     /// (down, queue full) or refused the header.
     @discardableResult
@@ -59,6 +79,27 @@ public final class TapDevice: @unchecked Sendable {
                 var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress), iov_len: h.count),
                                iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)]
                 return writev(descriptor.rawValue, &vectors, 2) == h.count + f.count
+            }
+        }
+    }
+
+    /// Sends one frame behind its virtio-net header whose first bytes are `head` and whose rest
+    /// is read by the kernel straight from guest memory (no copy here). False if a range is not
+    /// guest RAM or the host side is not ready or refused the frame.
+    public func write(header: [UInt8], head: [UInt8], guestRanges: [(address: UInt64, length: Int)],
+                      in memory: GuestRAM) -> Bool {
+        var total = header.count + head.count
+        var vectors = [iovec(iov_base: nil, iov_len: 0), iovec(iov_base: nil, iov_len: 0)]
+        for range in guestRanges where range.length > 0 {
+            guard let base = memory.host(range.address, range.length) else { return false }
+            vectors.append(iovec(iov_base: base, iov_len: range.length))
+            total += range.length
+        }
+        return header.withUnsafeBytes { h in
+            head.withUnsafeBytes { f in
+                vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress), iov_len: h.count)
+                vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)
+                return writev(descriptor.rawValue, vectors, Int32(vectors.count)) == total
             }
         }
     }

@@ -7,7 +7,9 @@ import Glibc
 
 /// The synthetic network adapter with the stock `hv_netvsc` on the other side, bridged to a TAP
 /// whose host side lives in a network namespace the test creates: MAC, ping, 100 MB TCP both
-/// ways with checksums, link down/up seen by the guest, two adapters on one VM.
+/// ways with checksums, link down/up seen by the guest, two adapters on one VM. The bulk
+/// transfers must use the offloads: packets far larger than the MTU on the host side of the TAP
+/// (large sends) and in the guest's receive counters (coalesced chains).
 @Suite(.serialized, .enabled(if: TestEnvironment.realGuestSkipReason == nil,
                 Comment(rawValue: TestEnvironment.realGuestSkipReason ?? "")))
 struct NetworkTests {
@@ -44,6 +46,8 @@ struct NetworkTests {
             echo "KEEL-GUEST sent_sum=$(sha256sum /tmp/out | cut -c1-64)"
             nc 10.77.0.1 5001 -e cat /tmp/out; rm -f /tmp/out
             echo "KEEL-GUEST got_sum=$(nc 10.77.0.1 5002 | sha256sum | cut -c1-64)"
+            set -- $(grep eth0: /proc/net/dev | tr ':' ' ')
+            echo "KEEL-GUEST rx_bytes=$2 rx_packets=$3"
             """
         let report = try await bootGuest(boot, under: .keel, timeout: .seconds(600))
         #expect(report.exitStatus == 0, "\(report.tail)")
@@ -57,6 +61,14 @@ struct NetworkTests {
             if hostSum.count < 64 { usleep(100_000) }
         }
         #expect(report.values["sent_sum"] == hostSum, "guest → host transfer corrupted or incomplete")
+        // Offloads: average packet sizes well past the 1514-byte frame in both directions.
+        let statistics = "/sys/class/net/ktap0/statistics/"
+        let hostBytes = Int(try ns.run(["cat", statistics + "rx_bytes"]).output.filter(\.isNumber)) ?? 0
+        let hostPackets = Int(try ns.run(["cat", statistics + "rx_packets"]).output.filter(\.isNumber)) ?? 0
+        let guestBytes = report.int("rx_bytes") ?? 0, guestPackets = report.int("rx_packets") ?? 0
+        print("MEASURE network \(version): guest→host \(hostBytes / max(hostPackets, 1)) B/packet, host→guest \(guestBytes / max(guestPackets, 1)) B/packet")
+        #expect(hostBytes > 100 << 20 && hostBytes / max(hostPackets, 1) > 4000, "guest → host did not use large sends")
+        #expect(guestBytes > 100 << 20 && guestBytes / max(guestPackets, 1) > 4000, "host → guest did not use coalescing: \(report.tail)")
     }
 
     @Test func hostLinkDownAndUpReachTheGuest() async throws {

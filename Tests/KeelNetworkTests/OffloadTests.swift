@@ -166,6 +166,54 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
         #expect(guest.diagnostics.count == 3)
     }
 
+    /// A GPA-direct transfer of `message` at guest address 0x90_0000 (as netvsc's page buffers).
+    func transfer(of message: [UInt8], guest: inout GuestHarness) throws -> RNDISTransfer {
+        let range = GPADirectBuffer.Range(byteCount: message.count, byteOffset: 0,
+                                          pfns: (0..<UInt64((message.count + 4095) / 4096)).map { 0x900 + $0 })
+        let packet = try GPADirectBuffer(ranges: [range]).packet(transactionID: 77, payload: nvsp([107, 0, 0xFFFF_FFFF, 0]))
+        let actions = guest.adapter.receive(packet)
+        let first = actions.transfers.first
+        return try #require(first)
+    }
+
+    @Test func largePacketLeavesItsPayloadInGuestMemory() throws {
+        var guest = readyGuest()
+        let (frame, ppi) = largeSend(ipv6: false, payload: 20000, mss: 1448)
+        let message = RNDISRequest.packet(frame, ppis: ppi)
+        let plan = try transfer(of: message, guest: &guest)
+        let prefixLength = NetworkAdapterProtocol.transmitPrefixLength
+        let planned = guest.adapter.rndisPacket(prefix: Array(message.prefix(prefixLength)), for: plan)
+        let actions = try #require(planned)
+        guard case .transmit(let transmit) = actions.first else { Issue.record("no transmit"); return }
+        #expect(status(actions.sent.first) == NVSPStatus.success)
+        // The head is fixed up like the whole-frame path; the rest names the message's remaining bytes.
+        var whole = readyGuest()
+        whole.sendGPA(message)
+        let firstFrame = whole.frames.first
+        let expected = try #require(firstFrame)
+        #expect(transmit.header == whole.transmitHeaders.first)
+        #expect(transmit.frame == Array(expected.prefix(transmit.frame.count)))
+        #expect(transmit.rest.reduce(0) { $0 + $1.length } == expected.count - transmit.frame.count)
+        #expect(transmit.rest.first?.address == 0x90_0000 + UInt64(prefixLength))
+        #expect(transmit.frame.count + transmit.rest.reduce(0) { $0 + $1.length } == frame.count)
+    }
+
+    @Test func prefixPathDeclinesWhatItCannotTake() throws {
+        var guest = readyGuest()
+        let (frame, ppi) = largeSend(ipv6: false, payload: 20000, mss: 1448)
+        let message = RNDISRequest.packet(frame, ppis: ppi)
+        let plan = try transfer(of: message, guest: &guest)
+        let prefix = Array(message.prefix(NetworkAdapterProtocol.transmitPrefixLength))
+        var corrupt = prefix
+        corrupt[4] = 0   // msg_len too short for the transfer
+        #expect(guest.adapter.rndisPacket(prefix: corrupt, for: plan) == nil)
+        var badPPI = prefix
+        badPPI[44] = 200   // PPI size past the PPI area
+        #expect(guest.adapter.rndisPacket(prefix: badPPI, for: plan) == nil)
+        #expect(guest.adapter.rndisPacket(prefix: Array(prefix.prefix(30)), for: plan) == nil)
+        #expect(guest.diagnostics.isEmpty)   // declining reports nothing; the whole-read path does
+    }
+
     @Test func oversizedFrameWithoutLargeSendIsStillRefused() {
         var guest = readyGuest()
         #expect(status(guest.sendGPA(RNDISRequest.packet(tcpFrame(payload: 3000)))) == NVSPStatus.invalidRNDISPacket)
@@ -283,5 +331,82 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
         var guest = readyGuest()
         let response = guest.control(RNDISRequest.set(22, RNDISOID.offloadParameters, [0x80, 3, 28, 0]))
         #expect(response.map { le32($0, 12) } == RNDISStatus.invalidData)
+    }
+}
+
+/// Frames the backend reads straight into reserved receive sections.
+@Suite struct DirectReceiveTests {
+    func readyGuest() -> GuestHarness {
+        var guest = GuestHarness()
+        guest.linuxProbe()
+        return guest
+    }
+
+    /// What the TAP does: the frame's bytes into the reservation's data areas, in order.
+    func backendWrites(_ frame: [UInt8], into reservation: ReceiveReservation, guest: inout GuestHarness) {
+        var offset = 0
+        for segment in reservation.dataSegments where offset < frame.count {
+            let take = min(segment.length, frame.count - offset)
+            guest.memory.write(segment.address, Array(frame[offset..<offset + take]))
+            offset += take
+        }
+    }
+
+    func receive(_ frame: [UInt8], header: VirtioNetHeader = VirtioNetHeader(), guest: inout GuestHarness) throws -> [[UInt8]] {
+        let reserved = guest.adapter.reserveReceive()
+        let reservation = try #require(reserved)
+        backendWrites(frame, into: reservation, guest: &guest)
+        let visible = frame.count <= DirectFrame.fullReadLimit ? frame : Array(frame.prefix(DirectFrame.headLength))
+        let before = guest.received.count
+        guest.run(guest.adapter.deliverDirect([DirectFrame(reservation: reservation, length: frame.count,
+                                                           header: header, bytes: visible)]))
+        return guest.received[before...].map(\.message)
+    }
+
+    @Test func coalescedPacketIsFramedInPlace() throws {
+        var guest = readyGuest()
+        let free = guest.adapter.freeDataSections
+        let frame = tcpFrame(payload: 50000)
+        let gso = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.gsoTCPv4,
+                                  headerLength: 54, segmentSize: 1448, checksumStart: 34, checksumOffset: 16)
+        let messages = try receive(frame, header: gso, guest: &guest)
+        let (rebuilt, checksum, fragments) = ReceiveOffloadTests().reassemble(messages)
+        #expect(rebuilt == frame)
+        #expect(fragments == (frame.count + 1711) / 1712)
+        #expect(checksum == 1 << 3 | 1 << 5)
+        #expect(guest.adapter.freeDataSections == free)   // completed, and the unused sections came back
+    }
+
+    @Test func smallFrameGetsItsChecksumCompleted() throws {
+        var guest = readyGuest()
+        var frame = tcpFrame(payload: 300)
+        let folded = ~referenceChecksum(Array(frame[26..<34]) + [0, 6, 0x01, 0x40])
+        frame[50] = UInt8(folded >> 8)
+        frame[51] = UInt8(folded & 0xFF)
+        let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 34, checksumOffset: 16)
+        let messages = try receive(frame, header: header, guest: &guest)
+        let (rebuilt, checksum, fragments) = ReceiveOffloadTests().reassemble(messages)
+        #expect(fragments == 1)
+        #expect(tcpChecksumResidue(rebuilt, ipv6: false) == 0)
+        #expect(checksum == 1 << 3 | 1 << 5)
+    }
+
+    @Test func unwantedFramesGiveTheirSectionsBack() throws {
+        var guest = readyGuest()
+        let free = guest.adapter.freeDataSections
+        #expect(try receive(ethernetFrame(to: [0x02, 1, 2, 3, 4, 5], length: 100), guest: &guest).isEmpty)
+        var udp = tcpFrame(payload: 5000)
+        udp[23] = 17
+        #expect(try receive(udp, guest: &guest).isEmpty)
+        #expect(guest.adapter.freeDataSections == free)
+        let reserved = guest.adapter.reserveReceive()
+        guest.adapter.cancel(try #require(reserved))
+        #expect(guest.adapter.freeDataSections == free)
+    }
+
+    @Test func nothingIsReservedBeforeTheGuestIsReady() {
+        var guest = GuestHarness()
+        guest.nvspInit()
+        #expect(guest.adapter.reserveReceive() == nil)
     }
 }

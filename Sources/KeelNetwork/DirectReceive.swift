@@ -1,0 +1,132 @@
+/// Receive sections reserved for one frame that the backend reads straight into guest memory,
+/// so Keel never copies received payload: each section's data area follows a fixed room for the
+/// RNDIS header and PPIs, which are written once the frame's length is known.
+public struct ReceiveReservation: Sendable, Equatable {
+    let sections: [Int]
+    /// Where the frame's bytes go, in order (section data areas, split at page boundaries).
+    public let dataSegments: [GuestSegment]
+    /// Bytes the reservation holds.
+    public let capacity: Int
+}
+
+/// A frame the backend read into a reservation.
+public struct DirectFrame: Sendable, Equatable {
+    public let reservation: ReceiveReservation
+    public let length: Int
+    public let header: VirtioNetHeader
+    /// The frame's first bytes read back from guest memory: all of it when it is at most
+    /// `fullReadLimit` bytes (a checksum may need completing), else at least `headLength`.
+    public let bytes: [UInt8]
+
+    public static let fullReadLimit = 2048
+    public static let headLength = 256
+
+    public init(reservation: ReceiveReservation, length: Int, header: VirtioNetHeader, bytes: [UInt8]) {
+        self.reservation = reservation
+        self.length = length
+        self.header = header
+        self.bytes = bytes
+    }
+}
+
+extension NetworkAdapterProtocol {
+    /// Room before a section's data: RNDIS header (44) and up to two PPIs (32), 8-aligned.
+    static let directHeaderRoom = 80
+
+    /// Sections for the largest frame the guest may receive now (a coalesced 64 KiB packet
+    /// while it has coalescing on, else one), or nil if they are not free or frames are not
+    /// wanted. Give them back with `cancel(_:)` or hand the frame to `deliverDirect(_:)`.
+    public mutating func reserveReceive() -> ReceiveReservation? {
+        guard acceptsFrames, let buffer = receiveBuffer else { return nil }
+        let room = buffer.sectionSize - Self.directHeaderRoom
+        let count = offloadSettings.coalescing ? (ReceiveOffload.maxCoalescedFrame + room - 1) / room : 1
+        guard let sections = receiveBuffer?.reserve(count) else { return nil }
+        var segments: [GuestSegment] = []
+        for section in sections {
+            segments += buffer.pages.segments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom,
+                                              length: room) ?? []
+        }
+        return ReceiveReservation(sections: sections, dataSegments: segments, capacity: room * count)
+    }
+
+    public mutating func cancel(_ reservation: ReceiveReservation) {
+        receiveBuffer?.unreserve(reservation.sections)
+    }
+
+    /// Writes the RNDIS headers around frames already in their sections and names them in
+    /// transfer-page packets (one frame's chain never spans two). Unused sections go back;
+    /// unwanted frames are dropped as in `deliverFrames`.
+    public mutating func deliverDirect(_ frames: [DirectFrame]) -> [NetworkAction] {
+        var deliveries: [Delivery] = []
+        var regions: [Delivery.Region] = []
+        var sections: [Int] = []
+        var patches: [GuestWrite] = []
+        func flush(_ protocolState: inout NetworkAdapterProtocol) {
+            guard !regions.isEmpty, let id = protocolState.receiveBuffer?.track(sections),
+                  let delivery = protocolState.transferPages(transactionID: id, regions: regions, channelType: 0,
+                                                             extraWrites: patches) else { return }
+            deliveries.append(delivery)
+            (regions, sections, patches) = ([], [], [])
+        }
+        for frame in frames {
+            guard let placed = place(frame) else {
+                cancel(frame.reservation)
+                continue
+            }
+            let used = placed.regions.count
+            if regions.count + used > Self.maxRangesPerPacket { flush(&self) }
+            regions += placed.regions
+            sections += frame.reservation.sections.prefix(used)
+            patches += placed.patches
+            receiveBuffer?.unreserve(Array(frame.reservation.sections.dropFirst(used)))
+        }
+        flush(&self)
+        return deliveries.map { .deliver($0) }
+    }
+
+    /// The regions (header only, data in place) and checksum patch for one frame; nil to drop it.
+    private mutating func place(_ frame: DirectFrame) -> (regions: [Delivery.Region], patches: [GuestWrite])? {
+        guard acceptsFrames, let buffer = receiveBuffer, frame.length <= frame.reservation.capacity else { return nil }
+        let coalesced = frame.length > configuration.maxFrameLength + 4
+        guard wants(frame.bytes, length: frame.length, coalesced: coalesced) else { return nil }
+        let transport = ReceiveOffload.transport(of: frame.bytes)
+        if coalesced {
+            guard let transport, transport.protocolNumber == 6,
+                  transport.ipv6 ? offloadSettings.coalesceIPv6 : offloadSettings.coalesceIPv4 else { return nil }
+        }
+        var verified = frame.header.flags & VirtioNetHeader.dataValid != 0
+        var patches: [GuestWrite] = []
+        if frame.header.flags & VirtioNetHeader.needsChecksum != 0 {
+            if !coalesced {
+                guard frame.bytes.count == frame.length,
+                      let (offset, value) = ReceiveOffload.checksum(frame.bytes, header: frame.header),
+                      let target = frame.reservation.dataSegments.subrange(offset: offset, length: 2) else { return nil }
+                let bytes: [UInt8] = [UInt8(value >> 8), UInt8(value & 0xFF)]
+                var consumed = 0
+                for piece in target {
+                    patches.append(GuestWrite(address: piece.address, bytes: bytes[consumed..<consumed + piece.length]))
+                    consumed += piece.length
+                }
+            }
+            verified = true
+        }
+        let ppis = receivePPIs(transport: transport, verified: verified, coalesced: coalesced)
+        let room = buffer.sectionSize - Self.directHeaderRoom
+        let used = max(1, (frame.length + room - 1) / room)
+        var regions: [Delivery.Region] = []
+        for (index, section) in frame.reservation.sections.prefix(used).enumerated() {
+            let chunk = min(room, frame.length - index * room)
+            var sectionPPIs = index == 0 ? ppis : []
+            if coalesced {
+                sectionPPIs.insert(ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: index == 0,
+                                                              last: index == used - 1), at: 0)
+            }
+            let (header, length) = ReceiveOffload.packetHeader(dataLength: chunk, ppis: sectionPPIs,
+                                                              dataStart: Self.directHeaderRoom)
+            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: header,
+                                           payload: [], length: length, fillsPadding: false))
+        }
+        if coalesced { nextCoalescedID &+= 1 }
+        return (regions, patches)
+    }
+}
