@@ -7,9 +7,20 @@ public protocol GuestMemory: Sendable {
     func read(at address: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8]
     func write(_ bytes: [UInt8], at address: UInt64) throws(GuestMemoryError)
     func contains(_ address: UInt64, count: Int) -> Bool
+    /// Little-endian 32-bit access, the hot path of ring indices (no array, no generic code).
+    func loadUInt32(at address: UInt64) throws(GuestMemoryError) -> UInt32
+    func storeUInt32(_ value: UInt32, at address: UInt64) throws(GuestMemoryError)
 }
 
 extension GuestMemory {
+    public func loadUInt32(at address: UInt64) throws(GuestMemoryError) -> UInt32 {
+        try loadInteger(UInt32.self, at: address)
+    }
+
+    public func storeUInt32(_ value: UInt32, at address: UInt64) throws(GuestMemoryError) {
+        try storeInteger(value, at: address)
+    }
+
     /// Reads a little-endian integer.
     public func loadInteger<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {
         let bytes = try read(at: address, count: MemoryLayout<T>.size)
@@ -27,6 +38,14 @@ extension GuestMemory {
 extension GuestRAM: GuestMemory {
     public func write(_ bytes: [UInt8], at address: UInt64) throws(GuestMemoryError) {
         try write(bytes[...], at: address)
+    }
+
+    public func loadUInt32(at address: UInt64) throws(GuestMemoryError) -> UInt32 {
+        try load(UInt32.self, at: address)
+    }
+
+    public func storeUInt32(_ value: UInt32, at address: UInt64) throws(GuestMemoryError) {
+        try store(value, at: address)
     }
 }
 

@@ -119,7 +119,13 @@ final class VMBusChannelLoop: Sendable {
         let subchannels = state.withLock { s -> [any VMBusDevice] in
             var subchannels: [any VMBusDevice] = []
             for relid in s.open.keys.sorted() {
-                guard var open = s.open[relid], var device = s.devices[relid] else { continue }
+                // Taken out of the tables while they run, so each is uniquely owned: mutating a
+                // copy that the table still shared would copy the device's buffers every time.
+                guard var open = s.open.removeValue(forKey: relid) else { continue }
+                guard var device = s.devices.removeValue(forKey: relid) else {
+                    s.open[relid] = open
+                    continue
+                }
                 _ = open.doorbell.wait()
                 if open.channel.failure == nil {
                     // Drain completely: the guest signals only when the ring goes from empty to non-empty.

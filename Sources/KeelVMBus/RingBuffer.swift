@@ -64,7 +64,7 @@ public struct RingBuffer: Sendable {
 
     private mutating func load(_ offset: UInt64) throws(RingBufferError) -> UInt32 {
         do {
-            return try memory.loadInteger(UInt32.self, at: controlPage + offset)
+            return try memory.loadUInt32(at: controlPage + offset)
         } catch {
             throw latch(.memory(error))
         }
@@ -72,7 +72,7 @@ public struct RingBuffer: Sendable {
 
     private mutating func store(_ value: UInt32, _ offset: UInt64) throws(RingBufferError) {
         do {
-            try memory.storeInteger(value, at: controlPage + offset)
+            try memory.storeUInt32(value, at: controlPage + offset)
         } catch {
             throw latch(.memory(error))
         }
