@@ -53,23 +53,12 @@ public struct NetworkAdapterDevice: VMBusDevice {
     public mutating func channelClosed() { adapter.reset() }
 
     public mutating func packetReceived(_ packet: VMBusPacket, on channel: inout VMBusChannel) {
-        debugPackets += 1
         perform(adapter.receive(packet), &channel)
         flushQueue(&channel)   // the guest's completions free receive sections
     }
 
-    private var debugNext: UInt64 = 0
-    private var debugPackets = 0
-    private var debugReads = 0
-    private var debugTicks = 0
-
     public mutating func tick(_ channel: inout VMBusChannel) {
         let now = HostClock.monotonicNanoseconds()
-        debugTicks += 1
-        if now >= debugNext {
-            debugNext = now + 5_000_000_000
-            _ = log.log("DEBUG net: ticks=\(debugTicks) guestPackets=\(debugPackets) tapReads=\(debugReads) channel=\(channel.debugCounters) dropped=\(droppedFrames)")
-        }
         if now >= nextLinkCheck {
             nextLinkCheck = now + Self.linkCheckInterval
             let up = tap.isUp
@@ -92,7 +81,6 @@ public struct NetworkAdapterDevice: VMBusDevice {
                         adapter.cancel(reservation)
                         break
                     }
-                    debugReads += 1
                     expectLargeFrames = frame.length > DirectFrame.fullReadLimit
                     direct.append(frame)
                     if direct.count == Self.directBatch {
@@ -104,7 +92,6 @@ public struct NetworkAdapterDevice: VMBusDevice {
                 adapter.cancel(reservation)   // not guest RAM: the copying path reports it
             }
             guard let (header, frame) = tap.read() else { break }
-            debugReads += 1
             expectLargeFrames = frame.count > DirectFrame.fullReadLimit
             guard queue.count < Self.maxQueuedFrames, queuedBytes + frame.count <= Self.maxQueuedBytes else {
                 droppedFrames += 1
@@ -190,10 +177,13 @@ public struct NetworkAdapterDevice: VMBusDevice {
     private mutating func followOffloadSettings() {
         let settings = adapter.offloadSettings
         guard settings != tapOffloads else { return }
+        let wasCoalescing = tapOffloads?.coalescing ?? false
         tapOffloads = settings
         do {
             try tap.setOffloads(checksum: settings.coalescing, tcpv4: settings.coalesceIPv4, tcpv6: settings.coalesceIPv6)
-            _ = log.log("network \(tap.name): receive coalescing \(settings.coalescing ? "on" : "off")")
+            if settings.coalescing != wasCoalescing {
+                _ = log.log("network \(tap.name): receive coalescing \(settings.coalescing ? "on" : "off")")
+            }
         } catch {
             _ = log.log("network \(tap.name): \(error)")
         }

@@ -39,20 +39,18 @@ public struct VMBusChannel: Sendable {
 
     /// Moves the channel's interrupts to another VP (MODIFYCHANNEL).
     public mutating func retarget(to vp: UInt32) { open.targetVP = vp }
-    public var debugCounters = (receiveCalls: 0, sent: 0, interrupts: 0)
 
     /// Drains the guest→host ring: the interrupt mask is held while reading and cleared at the
     /// end with a re-check, so no guest signal is lost. Also retries the backlog (the guest
     /// signals when it frees space we asked for).
     public mutating func receive(limit: Int = 256) -> [VMBusPacket] {
-        debugCounters.receiveCalls += 1
         flushBacklog()
         var packets: [VMBusPacket] = []
         do throws(RingBufferError) {
             try incoming.setInterruptMask(true)
             while packets.count < limit {
                 if let result = try incoming.readPacket() {
-                    if result.signalWriter { signalGuest(open.targetVP, open.relid); debugCounters.interrupts += 1 }
+                    if result.signalWriter { signalGuest(open.targetVP, open.relid) }
                     packets.append(result.packet)
                 } else if try !incoming.finishDraining() {
                     break
@@ -94,8 +92,7 @@ public struct VMBusChannel: Sendable {
         do {
             switch try outgoing.writePacket(packet) {
             case .written(let signal):
-                debugCounters.sent += 1
-                if signal { signalGuest(open.targetVP, open.relid); debugCounters.interrupts += 1 }
+                if signal { signalGuest(open.targetVP, open.relid) }
                 return true
             case .full:
                 return false
