@@ -12,6 +12,9 @@ extension Array where Element == UInt8 {
 
     func u32(_ offset: Int) -> UInt32 { readLE(UInt32.self, at: offset) }
 
+    /// Where an Ethernet frame's network header starts: 14, or 18 behind an 802.1Q tag.
+    var networkHeaderStart: Int { count >= 18 && self[12] == 0x81 && self[13] == 0x00 ? 18 : 14 }
+
     /// `length` bytes from `offset`, or nil unless the whole run lies inside the array.
     func run(_ offset: Int, _ length: Int) -> [UInt8]? {
         guard offset >= 0, length >= 0, offset <= count, length <= count - offset else { return nil }

@@ -39,7 +39,7 @@ enum ReceiveOffload {
     }
 
     static func transport(of frame: [UInt8]) -> Transport? {
-        let ipStart = frame.count >= 18 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14
+        let ipStart = frame.networkHeaderStart
         guard frame.count >= ipStart + 20 else { return nil }
         switch (frame[ipStart - 2], frame[ipStart - 1]) {
         case (0x08, 0x00): return Transport(ipv6: false, protocolNumber: frame[ipStart + 9])

@@ -10,7 +10,6 @@ public struct VirtioNetHeader: Sendable, Equatable {
     public static let gsoNone: UInt8 = 0
     public static let gsoTCPv4: UInt8 = 1
     public static let gsoTCPv6: UInt8 = 4
-    public static let gsoECN: UInt8 = 0x80
 
     public var flags: UInt8 = 0
     public var gsoType: UInt8 = 0
@@ -50,9 +49,6 @@ public struct VirtioNetHeader: Sendable, Equatable {
         for value in [headerLength, segmentSize, checksumStart, checksumOffset] { w.u16(value) }
         return w.bytes
     }
-
-    /// True for a large TCP packet the host kernel did not segment.
-    public var isSegmentationOffload: Bool { gsoType & ~Self.gsoECN != Self.gsoNone }
 
     /// Shifts the offsets after an 802.1Q tag of `count` bytes was inserted before them.
     mutating func shift(by count: Int) {
@@ -110,7 +106,7 @@ enum TransmitOffload {
     /// LSOv2 PPI: bits 0-19 MSS, 20-29 TCP header offset, 31 IPv6.
     private static func largeSend(_ frame: inout [UInt8], frameLength: Int, info: UInt32) throws(TransmitOffloadError) -> VirtioNetHeader {
         let mss = Int(info & 0xFFFFF), tcpStart = Int(info >> 20 & 0x3FF), ipv6 = info >> 31 == 1
-        let ipStart = frame.count >= 18 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14
+        let ipStart = frame.networkHeaderStart
         let etherType = frame.readLE(UInt16.self, at: ipStart - 2).byteSwapped
         guard etherType == (ipv6 ? 0x86DD : 0x0800) else {
             throw .largeSendNotTCP(detail: "EtherType 0x\(String(etherType, radix: 16)) for IPv\(ipv6 ? 6 : 4)")
@@ -146,7 +142,7 @@ enum TransmitOffload {
 
     /// The IPv4 header's start and length, if the frame (optionally 802.1Q-tagged) carries one.
     static func ipv4Header(_ frame: [UInt8]) -> (start: Int, length: Int)? {
-        let start = frame.count >= 18 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14
+        let start = frame.networkHeaderStart
         guard frame.count >= start + 20, frame[start - 2] == 0x08, frame[start - 1] == 0x00,
               frame[start] >> 4 == 4 else { return nil }
         let length = Int(frame[start] & 0xF) * 4

@@ -91,9 +91,8 @@ int ckvm_install_kick_handler(void);
 int ckvm_vcpu_thread_prepare(struct kvm_run *run);
 
 /// Opens (creating it if needed) the TAP interface `name`, without packet-info headers,
-/// non-blocking. Returns the descriptor or -1 with errno set.
-/// Opens (creating if needed) TAP `name`, non-blocking, with a 10-byte virtio-net header before
-/// every frame (IFF_VNET_HDR). Returns the fd or -1 with errno.
+/// non-blocking, with a 10-byte virtio-net header before every frame (IFF_VNET_HDR) and no
+/// receive offloads yet. Returns the descriptor or -1 with errno set.
 int ckvm_tap_open(const char *name);
 /// TUNSETOFFLOAD: which offloads (TUN_F_CSUM 1, TUN_F_TSO4 2, TUN_F_TSO6 4) frames read from
 /// the TAP may still need. Returns 0 or -1 with errno.
