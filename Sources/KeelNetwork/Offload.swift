@@ -98,22 +98,15 @@ public struct OffloadSettings: Sendable, Equatable {
 enum InternetChecksum {
     /// Adds `bytes[range]` to `initial` (an odd final byte is padded with zero).
     static func add(_ bytes: [UInt8], _ range: Range<Int>, to initial: UInt64 = 0) -> UInt64 {
-        bytes.withUnsafeBytes { raw in
-            var sum = initial
-            var i = range.lowerBound
-            let end = range.upperBound
-            while end - i >= 8 {
-                let word = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                sum = sum &+ (word >> 32) &+ (word & 0xFFFF_FFFF)
-                i += 8
-            }
-            while end - i >= 2 {
-                sum = sum &+ UInt64(raw[i]) << 8 &+ UInt64(raw[i + 1])
-                i += 2
-            }
-            if i < end { sum = sum &+ UInt64(raw[i]) << 8 }
-            return sum
+        var sum = initial
+        var i = range.lowerBound
+        let end = range.upperBound
+        while end - i >= 2 {
+            sum &+= UInt64(bytes[i]) << 8 | UInt64(bytes[i + 1])
+            i += 2
         }
+        if i < end { sum &+= UInt64(bytes[i]) << 8 }
+        return sum
     }
 
     /// Folds a sum to 16 bits (not complemented).
