@@ -44,6 +44,11 @@ extension NetworkAdapterProtocol {
                 consumed += 1
                 continue
             }
+            // A chain longer than the buffer could ever hold for data would wait forever: drop it.
+            guard pieces.count <= min(Self.maxRangesPerPacket, receiveBuffer?.dataCapacity ?? 0) else {
+                consumed += 1
+                continue
+            }
             guard messages.count + pieces.count <= room else { break }
             consumed += 1
             messages += pieces

@@ -32,6 +32,9 @@ struct ReceiveBuffer: Sendable {
     var busyCount: Int { sectionCount - free.count }
     var outstandingPackets: Int { inFlight.count }
 
+    /// Sections data may ever use at once (all but the control reserve).
+    var dataCapacity: Int { sectionCount - controlReserve }
+
     /// Free sections data may use (all but the control reserve).
     var freeForData: Int { max(0, free.count - controlReserve) }
 

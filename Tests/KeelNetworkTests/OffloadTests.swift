@@ -283,6 +283,15 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
         #expect(guest.adapter.deliverFrames([ReceivedFrame(tcpFrame(payload: 1000))]).delivery != nil)
     }
 
+    @Test func chainLongerThanTheBufferIsDroppedNotStuck() {
+        var guest = GuestHarness(receivePageCount: 8)   // 18 sections, 16 for data: a 64 KiB chain needs 36
+        guest.linuxProbe()
+        let (delivery, consumed) = guest.adapter.deliverFrames([ReceivedFrame(tcpFrame(payload: 60000)),
+                                                                ReceivedFrame(tcpFrame(payload: 100))])
+        #expect(consumed == 2)
+        #expect(delivery?.regions.count == 1)   // the small frame behind it still got through
+    }
+
     @Test func coalescingIsOnlyForTCP() {
         var guest = readyGuest()
         var udp = tcpFrame(payload: 5000)
