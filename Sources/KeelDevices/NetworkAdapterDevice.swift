@@ -189,15 +189,9 @@ public struct NetworkAdapterDevice: VMBusDevice {
         }
     }
 
-    /// The guest bytes of an RNDIS transfer, or nil if any part is outside guest memory.
-    /// (At most the first `limit` of them.)
+    /// The guest bytes of an RNDIS transfer (at most the first `limit`), or nil if any part is
+    /// outside guest memory.
     private func read(_ segments: [GuestSegment], limit: Int = .max) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(min(limit, segments.reduce(0) { $0 + $1.length }))
-        for s in segments where bytes.count < limit {
-            guard let chunk = try? memory.read(at: s.address, count: min(s.length, limit - bytes.count)) else { return nil }
-            bytes += chunk
-        }
-        return bytes
+        memory.gather(segments.map { ($0.address, $0.length) }, limit: limit)
     }
 }

@@ -106,7 +106,7 @@ public struct StorageControllerDevice: VMBusDevice {
         case .respond(let completion):
             guard !completion.dataIn.isEmpty else { return completion }
             let length = min(completion.dataIn.count, request.bufferLength)
-            guard let segments = request.guestSegments(length: length), copyOut(completion.dataIn, to: segments) else {
+            guard let segments = request.guestSegments(length: length), memory.scatter(completion.dataIn, to: segments) else {
                 return .invalidRequest
             }
             return completion
@@ -122,7 +122,7 @@ public struct StorageControllerDevice: VMBusDevice {
         case .flush(let disk):
             return plan.complete(run(disk, request, 0) { (image, _) throws(DiskIOError) in try image.flush() })
         case let .unmap(disk, length):
-            guard let segments = request.guestSegments(length: length), let list = copyIn(segments) else {
+            guard let segments = request.guestSegments(length: length), let list = memory.gather(segments) else {
                 return .invalidRequest
             }
             switch targets.unmapRanges(parameterList: list, disk: disk) {
@@ -153,23 +153,5 @@ public struct StorageControllerDevice: VMBusDevice {
             case .outsideGuestMemory, .readOnly: return .ioError(code: EFAULT)
             }
         }
-    }
-
-    private func copyOut(_ bytes: [UInt8], to segments: [(address: UInt64, length: Int)]) -> Bool {
-        var offset = 0
-        for s in segments {
-            guard (try? memory.write(bytes[offset..<offset + s.length], at: s.address)) != nil else { return false }
-            offset += s.length
-        }
-        return true
-    }
-
-    private func copyIn(_ segments: [(address: UInt64, length: Int)]) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        for s in segments {
-            guard let chunk = try? memory.read(at: s.address, count: s.length) else { return nil }
-            bytes += chunk
-        }
-        return bytes
     }
 }

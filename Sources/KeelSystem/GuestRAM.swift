@@ -76,6 +76,40 @@ public final class GuestRAM: @unchecked Sendable {
         }
     }
 
+    /// The bytes of guest-physical runs in order, at most `limit` of them (scatter-gather
+    /// lists such as a SCSI request's pages or an RNDIS transfer); nil if a part is not RAM.
+    public func gather(_ segments: [(address: UInt64, length: Int)], limit: Int = .max) -> [UInt8]? {
+        let total = min(limit, segments.reduce(0) { $0 + $1.length })
+        var pointers: [(UnsafeMutableRawPointer, Int)] = []
+        var remaining = total
+        for segment in segments where remaining > 0 {
+            let count = min(segment.length, remaining)
+            guard let p = host(segment.address, count) else { return nil }
+            pointers.append((p, count))
+            remaining -= count
+        }
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            var offset = 0
+            for (p, count) in pointers where count > 0 {
+                (buffer.baseAddress! + offset).update(from: p.assumingMemoryBound(to: UInt8.self), count: count)
+                offset += count
+            }
+            initialized = offset
+        }
+    }
+
+    /// Writes `bytes` across guest-physical runs in order; false if a part is not RAM or the
+    /// runs hold more than `bytes`.
+    public func scatter(_ bytes: [UInt8], to segments: [(address: UInt64, length: Int)]) -> Bool {
+        var offset = 0
+        for segment in segments {
+            guard segment.length <= bytes.count - offset,
+                  (try? write(bytes[offset..<offset + segment.length], at: segment.address)) != nil else { return false }
+            offset += segment.length
+        }
+        return true
+    }
+
     public func write(_ bytes: some Collection<UInt8>, at address: UInt64) throws(GuestMemoryError) {
         guard let p = host(address, bytes.count) else { throw GuestMemoryError(address: address, count: bytes.count) }
         let handled = bytes.withContiguousStorageIfAvailable { src -> Bool in
