@@ -121,7 +121,7 @@ extension NetworkAdapterProtocol {
                 sectionPPIs.insert(ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: index == 0,
                                                               last: index == used - 1), at: 0)
             }
-            let (header, length) = ReceiveOffload.packetHeader(dataLength: chunk, ppis: sectionPPIs,
+            let (header, length) = RNDISEncode.packetHeader(dataLength: chunk, ppis: sectionPPIs,
                                                               dataStart: Self.directHeaderRoom)
             regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: header,
                                            payload: [], length: length, fillsPadding: false))

@@ -62,9 +62,6 @@ public enum NDISPacketFilter {
 
 /// Host → guest RNDIS messages, byte-exact.
 enum RNDISEncode {
-    /// 8-byte RNDIS header + 36-byte PACKET body: where a frame starts.
-    static let packetHeaderSize = 44
-
     /// INITIALIZE_CMPLT (52 bytes): RNDIS 1.0, connectionless 802.3.
     static func initializeComplete(requestID: UInt32, status: UInt32, maxPackets: UInt32,
                                    maxTransferSize: UInt32, alignmentShift: UInt32) -> [UInt8] {
@@ -103,18 +100,29 @@ enum RNDISEncode {
         fields(RNDISMessageType.indicateStatus, [status, 0, 0])
     }
 
-    /// A PACKET message carrying `frame`, no PPIs, padded to 8 bytes (msg_len includes the padding).
-    static func packet(frame: [UInt8]) -> [UInt8] {
-        let length = (packetHeaderSize + frame.count + 7) / 8 * 8
-        var w = LEWriter(capacity: length)
+    /// A PACKET message header: 8-byte RNDIS header, 36-byte body, then 16-byte PPIs (type, value);
+    /// the data follows them, or starts at message offset `dataStart` when given (a gap between).
+    static func packetHeader(dataLength: Int, ppis: [(type: UInt32, value: UInt32)],
+                             dataStart: Int? = nil) -> (header: [UInt8], length: Int) {
+        let ppiLength = 16 * ppis.count
+        let headerLength = dataStart ?? 44 + ppiLength
+        let length = (headerLength + dataLength + 7) / 8 * 8
+        var w = LEWriter(capacity: headerLength)
         w.u32(RNDISMessageType.packet)
         w.u32(UInt32(truncatingIfNeeded: length))
-        w.u32(36)
-        w.u32(UInt32(truncatingIfNeeded: frame.count))
-        w.zeros(28)
-        w.append(frame)
-        w.align(8)
-        return w.bytes
+        w.u32(UInt32(headerLength - 8))          // data offset (from the body)
+        w.u32(UInt32(truncatingIfNeeded: dataLength))
+        w.zeros(12)                               // no OOB data
+        w.u32(ppis.isEmpty ? 0 : 36)              // PPI offset
+        w.u32(UInt32(ppiLength))
+        w.zeros(8)                                // vc handle, reserved
+        for ppi in ppis {
+            w.u32(16)
+            w.u32(ppi.type)
+            w.u32(12)
+            w.u32(ppi.value)
+        }
+        return (w.bytes, length)
     }
 
     private static func fields(_ type: UInt32, _ body: [UInt32]) -> [UInt8] {

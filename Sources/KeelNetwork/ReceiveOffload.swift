@@ -72,31 +72,6 @@ enum ReceiveOffload {
         if last { flags |= lastFragment }
         return (packetIDType, UInt32(1) | UInt32(flags) << 8 | UInt32(id) << 16)
     }
-
-    /// A PACKET message header: 8-byte RNDIS header, 36-byte body, then 16-byte PPIs (type, value);
-    /// the data follows them, or starts at message offset `dataStart` when given (a gap between).
-    static func packetHeader(dataLength: Int, ppis: [(type: UInt32, value: UInt32)],
-                             dataStart: Int? = nil) -> (header: [UInt8], length: Int) {
-        let ppiLength = 16 * ppis.count
-        let headerLength = dataStart ?? 44 + ppiLength
-        let length = (headerLength + dataLength + 7) / 8 * 8
-        var w = LEWriter(capacity: headerLength)
-        w.u32(RNDISMessageType.packet)
-        w.u32(UInt32(truncatingIfNeeded: length))
-        w.u32(UInt32(headerLength - 8))          // data offset (from the body)
-        w.u32(UInt32(truncatingIfNeeded: dataLength))
-        w.zeros(12)                               // no OOB data
-        w.u32(ppis.isEmpty ? 0 : 36)              // PPI offset
-        w.u32(UInt32(ppiLength))
-        w.zeros(8)                                // vc handle, reserved
-        for ppi in ppis {
-            w.u32(16)
-            w.u32(ppi.type)
-            w.u32(12)
-            w.u32(ppi.value)
-        }
-        return (w.bytes, length)
-    }
 }
 
 extension NetworkAdapterProtocol {
@@ -119,7 +94,7 @@ extension NetworkAdapterProtocol {
         }
         let ppis = receivePPIs(transport: transport, verified: verified, coalesced: coalesced)
         guard coalesced else {
-            let (header, length) = ReceiveOffload.packetHeader(dataLength: frame.count, ppis: ppis)
+            let (header, length) = RNDISEncode.packetHeader(dataLength: frame.count, ppis: ppis)
             return [OutgoingMessage(header: header, payload: frame[...], length: length)]
         }
         // Even fragments, each with the packet-id PPI; the checksum PPI rides on the first.
@@ -133,7 +108,7 @@ extension NetworkAdapterProtocol {
         while start < frame.count {
             let end = min(start + chunk, frame.count)
             let idPPI = ReceiveOffload.packetIDPPI(id: id, first: start == 0, last: end == frame.count)
-            let (header, length) = ReceiveOffload.packetHeader(dataLength: end - start,
+            let (header, length) = RNDISEncode.packetHeader(dataLength: end - start,
                                                               ppis: [idPPI] + (start == 0 ? ppis : []))
             messages.append(OutgoingMessage(header: header, payload: frame[start..<end], length: length))
             start = end
