@@ -86,31 +86,21 @@ extension NetworkAdapterProtocol {
 
     /// The regions (header only, data in place) and checksum patch for one frame; nil to drop it.
     private mutating func place(_ frame: DirectFrame) -> (regions: [Delivery.Region], patches: [GuestWrite])? {
-        guard acceptsFrames, let buffer = receiveBuffer, frame.length <= frame.reservation.capacity else { return nil }
-        let coalesced = frame.length > configuration.maxFrameLength + 4
-        guard wants(frame.bytes, length: frame.length, coalesced: coalesced) else { return nil }
-        let transport = ReceiveOffload.transport(of: frame.bytes)
-        if coalesced {
-            guard let transport, transport.protocolNumber == 6,
-                  transport.ipv6 ? offloadSettings.coalesceIPv6 : offloadSettings.coalesceIPv4 else { return nil }
-        }
-        var verified = frame.header.flags & VirtioNetHeader.dataValid != 0
+        guard acceptsFrames, let buffer = receiveBuffer, frame.length <= frame.reservation.capacity,
+              let (coalesced, completeChecksum, ppis) = receiveTreatment(frame.bytes, length: frame.length,
+                                                                         header: frame.header) else { return nil }
         var patches: [GuestWrite] = []
-        if frame.header.flags & VirtioNetHeader.needsChecksum != 0 {
-            if !coalesced {
-                guard frame.bytes.count == frame.length,
-                      let (offset, value) = ReceiveOffload.checksum(frame.bytes, header: frame.header),
-                      let target = frame.reservation.dataSegments.subrange(offset: offset, length: 2) else { return nil }
-                let bytes: [UInt8] = [UInt8(value >> 8), UInt8(value & 0xFF)]
-                var consumed = 0
-                for piece in target {
-                    patches.append(GuestWrite(address: piece.address, bytes: bytes[consumed..<consumed + piece.length]))
-                    consumed += piece.length
-                }
+        if completeChecksum {
+            guard frame.bytes.count == frame.length,
+                  let (offset, value) = ReceiveOffload.checksum(frame.bytes, header: frame.header),
+                  let target = frame.reservation.dataSegments.subrange(offset: offset, length: 2) else { return nil }
+            let bytes: [UInt8] = [UInt8(value >> 8), UInt8(value & 0xFF)]
+            var consumed = 0
+            for piece in target {
+                patches.append(GuestWrite(address: piece.address, bytes: bytes[consumed..<consumed + piece.length]))
+                consumed += piece.length
             }
-            verified = true
         }
-        let ppis = receivePPIs(transport: transport, verified: verified, coalesced: coalesced)
         let room = buffer.sectionSize - Self.directHeaderRoom
         let used = max(1, (frame.length + room - 1) / room)
         var regions: [Delivery.Region] = []

@@ -36,10 +36,6 @@ extension NetworkAdapterProtocol {
         var consumed = 0
         let room = min(Self.maxRangesPerPacket, freeDataSections)
         for frame in frames {
-            guard wants(frame.bytes, coalesced: frame.bytes.count > configuration.maxFrameLength + 4) else {
-                consumed += 1
-                continue
-            }
             guard let pieces = receiveMessages(for: frame, sectionSize: sectionSize) else {
                 consumed += 1
                 continue
@@ -73,12 +69,10 @@ extension NetworkAdapterProtocol {
         return enqueueControl(RNDISEncode.indicateStatus(up ? RNDISStatus.mediaConnect : RNDISStatus.mediaDisconnect))
     }
 
-    /// Size, then the packet filter by destination MAC (multicast lists are not tracked:
-    /// MULTICAST passes every multicast frame, like ALL_MULTICAST). A frame past the MTU must be
-    /// one the guest lets us coalesce.
-    /// `frame` may be only the first bytes of a frame of `length` bytes.
-    func wants(_ frame: [UInt8], length: Int? = nil, coalesced: Bool) -> Bool {
-        let length = length ?? frame.count
+    /// Size (up to a coalesced packet's when `coalesced`), then the packet filter by destination
+    /// MAC (multicast lists are not tracked: MULTICAST passes every multicast frame, like
+    /// ALL_MULTICAST). `frame` may be only the first bytes of a frame of `length` bytes.
+    func wants(_ frame: [UInt8], length: Int, coalesced: Bool) -> Bool {
         let tagged = frame.count >= 16 && frame[12] == 0x81 && frame[13] == 0x00
         let limit = coalesced ? ReceiveOffload.maxCoalescedFrame : configuration.maxFrameLength + (tagged ? 4 : 0)
         guard frame.count >= 14, length >= 14, length <= limit else { return false }

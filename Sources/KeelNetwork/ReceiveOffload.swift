@@ -80,19 +80,8 @@ extension NetworkAdapterProtocol {
     /// only a TCP packet with coalescing on for its IP version may be.
     mutating func receiveMessages(for received: ReceivedFrame, sectionSize: Int) -> [OutgoingMessage]? {
         var frame = received.bytes
-        let transport = ReceiveOffload.transport(of: frame)
-        let coalesced = frame.count > configuration.maxFrameLength + 4
-        if coalesced {
-            guard let transport, transport.protocolNumber == 6,
-                  transport.ipv6 ? offloadSettings.coalesceIPv6 : offloadSettings.coalesceIPv4 else { return nil }
-        }
-        var verified = received.header.flags & VirtioNetHeader.dataValid != 0
-        if received.header.flags & VirtioNetHeader.needsChecksum != 0 {
-            // A coalesced packet's checksum is never checked by the guest; complete the others.
-            guard coalesced || ReceiveOffload.completeChecksum(&frame, header: received.header) else { return nil }
-            verified = true
-        }
-        let ppis = receivePPIs(transport: transport, verified: verified, coalesced: coalesced)
+        guard let (coalesced, completeChecksum, ppis) = receiveTreatment(frame, length: frame.count, header: received.header),
+              !completeChecksum || ReceiveOffload.completeChecksum(&frame, header: received.header) else { return nil }
         guard coalesced else {
             let (header, length) = RNDISEncode.packetHeader(dataLength: frame.count, ppis: ppis)
             return [OutgoingMessage(header: header, payload: frame[...], length: length)]
@@ -116,8 +105,26 @@ extension NetworkAdapterProtocol {
         return messages
     }
 
+    /// How a received frame of `length` bytes (`bytes` holds at least its headers) goes to the
+    /// guest, or nil to drop it (see `wants`): as a coalesced chain (past the MTU: only TCP with
+    /// coalescing on for its IP version), whether its open checksum must be completed first
+    /// (a chain's never is: the guest does not check it), and its checksum PPIs.
+    func receiveTreatment(_ bytes: [UInt8], length: Int, header: VirtioNetHeader)
+        -> (coalesced: Bool, completeChecksum: Bool, ppis: [(type: UInt32, value: UInt32)])? {
+        let coalesced = length > configuration.maxFrameLength + 4
+        guard wants(bytes, length: length, coalesced: coalesced) else { return nil }
+        let transport = ReceiveOffload.transport(of: bytes)
+        if coalesced {
+            guard let transport, transport.protocolNumber == 6,
+                  transport.ipv6 ? offloadSettings.coalesceIPv6 : offloadSettings.coalesceIPv4 else { return nil }
+        }
+        let open = header.flags & VirtioNetHeader.needsChecksum != 0
+        let verified = open || header.flags & VirtioNetHeader.dataValid != 0
+        return (coalesced, open && !coalesced, receivePPIs(transport: transport, verified: verified, coalesced: coalesced))
+    }
+
     /// The checksum PPI for a frame known good, when the guest takes it (always for a chain).
-    func receivePPIs(transport: ReceiveOffload.Transport?, verified: Bool, coalesced: Bool) -> [(type: UInt32, value: UInt32)] {
+    private func receivePPIs(transport: ReceiveOffload.Transport?, verified: Bool, coalesced: Bool) -> [(type: UInt32, value: UInt32)] {
         guard verified, let transport,
               coalesced || (transport.ipv6 ? offloadSettings.receiveChecksumIPv6 : offloadSettings.receiveChecksumIPv4)
         else { return [] }
