@@ -149,11 +149,8 @@ public struct NetworkAdapterDevice: VMBusDevice {
                     perform(adapter.rndisMessage(read(transfer.segments), for: transfer), &channel)
                 }
             case .transmit(let transmit):
-                let sent = transmit.rest.isEmpty
-                    ? tap.write(header: transmit.header.bytes, frame: transmit.frame)
-                    : tap.write(header: transmit.header.bytes, head: transmit.frame,
-                                guestRanges: transmit.rest.map { ($0.address, $0.length) }, in: memory)
-                if !sent {
+                if !tap.write(header: transmit.header.bytes, head: transmit.frame,
+                              guestRanges: transmit.rest.map { ($0.address, $0.length) }, in: memory) {
                     _ = log.log("network \(tap.name): host side not ready or refused a frame, frame dropped")
                 }
             case .deliver(let delivery):

@@ -67,11 +67,8 @@ extension NetworkAdapterProtocol {
               prefix.u32(0) == RNDISMessageType.packet, messageLength <= transfer.length,
               transfer.length - messageLength < 8 else { return nil }
         let decoder = RNDISPacketDecoder(maxFrameLength: configuration.maxFrameLength)
-        guard let (head, restStart) = try? decoder.head(in: prefix, start: 0, length: messageLength) else { return nil }
-        let frameLength = Int(prefix.u32(12)), frameStart = 8 + Int(prefix.u32(8))
-        let restLength = frameStart + frameLength - restStart
-        guard restLength == 0 || restStart == prefix.count,
-              let rest = transfer.segments.subrange(offset: restStart, length: restLength) else { return nil }
+        guard let (head, restRange) = try? decoder.head(in: prefix, start: 0, length: messageLength),
+              let rest = transfer.segments.subrange(offset: restRange.lowerBound, length: restRange.count) else { return nil }
         var frame = head
         frame.rest = rest
         return [.transmit(frame)] + completeTransfer(transfer, status: NVSPStatus.success)

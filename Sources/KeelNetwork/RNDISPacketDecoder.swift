@@ -61,8 +61,8 @@ struct RNDISPacketDecoder {
 
     /// Like `frame(in:start:length:)`, but `bytes` may end inside the message (a prefix of the
     /// transfer): the header and PPIs must be in it, and the frame's bytes that are become
-    /// `frame`; `restStart` is the message offset of the first frame byte past the prefix.
-    func head(in bytes: [UInt8], start: Int, length: Int) throws(RNDISPacketError) -> (frame: TransmitFrame, restStart: Int) {
+    /// `frame`; `rest` is where (as message offsets) the frame's bytes past the prefix are.
+    func head(in bytes: [UInt8], start: Int, length: Int) throws(RNDISPacketError) -> (frame: TransmitFrame, rest: Range<Int>) {
         guard length >= 8 + Self.bodySize else { throw .truncated(length: length) }
         let body = start + 8
         let bodyLength = length - 8
@@ -107,7 +107,7 @@ struct RNDISPacketDecoder {
             frame.insert(contentsOf: [0x81, 0x00, UInt8(tci >> 8), UInt8(tci & 0xFF)], at: 12)
             header.shift(by: 4)
         }
-        return (TransmitFrame(header: header, frame: frame), frameStart - start + available)
+        return (TransmitFrame(header: header, frame: frame), frameStart - start + available ..< frameStart - start + count)
     }
 
     /// Walks the PPI elements in `bytes[start ..< start + length]` (internal ones are skipped).

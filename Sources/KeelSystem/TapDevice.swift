@@ -70,22 +70,9 @@ public final class TapDevice: @unchecked Sendable {
         return (header, n - Self.headerSize)
     }
 
-    /// Sends one frame behind its virtio-net header; false if the host side is not ready
-    /// (down, queue full) or refused the header.
-    @discardableResult
-    public func write(header: [UInt8], frame: [UInt8]) -> Bool {
-        header.withUnsafeBytes { h in
-            frame.withUnsafeBytes { f in
-                var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress), iov_len: h.count),
-                               iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)]
-                return writev(descriptor.rawValue, &vectors, 2) == h.count + f.count
-            }
-        }
-    }
-
-    /// Sends one frame behind its virtio-net header whose first bytes are `head` and whose rest
-    /// is read by the kernel straight from guest memory (no copy here). False if a range is not
-    /// guest RAM or the host side is not ready or refused the frame.
+    /// Sends one frame behind its virtio-net header: its first bytes are `head`, the rest (if
+    /// any) is read by the kernel straight from guest memory (no copy here). False if a range is
+    /// not guest RAM, or the host side is not ready (down, queue full) or refused the frame.
     public func write(header: [UInt8], head: [UInt8], guestRanges: [(address: UInt64, length: Int)],
                       in memory: GuestRAM) -> Bool {
         var total = header.count + head.count
