@@ -23,6 +23,16 @@ struct GuestMemoryModel {
     func read(_ segments: [GuestSegment]) -> [UInt8] { segments.flatMap { read($0.address, $0.length) } }
 }
 
+/// A guest through Linux's whole probe and `ip link set up` (see `GuestHarness.linuxProbe`).
+func readyGuest(receivePageCount: Int = 64) -> GuestHarness {
+    var guest = GuestHarness(receivePageCount: receivePageCount)
+    guest.linuxProbe()
+    return guest
+}
+
+/// The NVSP status of a completion.
+func status(_ completion: VMBusPacket?) -> UInt32? { completion.map { le32($0.payload, 4) } }
+
 /// NDIS_OFFLOAD_PARAMETERS as Linux's probe sets them for Keel's capabilities: IPv4 header
 /// checksum off, TCP/UDP checksums on both ways, LSOv2 on, RSC on (its LRO is on by default).
 let linuxOffloadParameters: [UInt8] = [0x80, 3, 28, 0, 1, 4, 4, 4, 4, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0]

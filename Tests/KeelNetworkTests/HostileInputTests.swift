@@ -4,13 +4,7 @@ import Testing
 
 /// Malformed NVSP and RNDIS from a hostile guest: failure statuses and diagnostics, never a trap.
 @Suite struct HostileInputTests {
-    func readyGuest() -> GuestHarness {
-        var guest = GuestHarness()
-        guest.linuxProbe()
-        return guest
-    }
 
-    func status(_ packet: VMBusPacket?) -> UInt32? { packet.map { le32($0.payload, 4) } }
 
     @Test func truncatedNVSPMessagesFail() throws {
         var guest = GuestHarness()

@@ -29,8 +29,7 @@ import Testing
 
     @Test func randomTransmitOffloads() throws {
         var rng = SeededGenerator(seed: 0x0FF1_0AD5)
-        var guest = GuestHarness()
-        guest.linuxProbe()
+        var guest = readyGuest()
         for round in 0..<800 {
             let message = RNDISRequest.packet(randomTCPFrame(&rng), ppis: randomPPIs(&rng))
             let before = guest.frames.count
@@ -61,8 +60,7 @@ import Testing
 
     @Test func randomReceivedFrames() throws {
         var rng = SeededGenerator(seed: 0x5EC7_1025)
-        var guest = GuestHarness(receivePageCount: 256)
-        guest.linuxProbe()
+        var guest = readyGuest(receivePageCount: 256)
         let free = guest.adapter.freeDataSections
         for _ in 0..<500 {
             var frame = randomTCPFrame(&rng)

@@ -45,13 +45,7 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
 }
 
 @Suite struct TransmitOffloadTests {
-    func readyGuest() -> GuestHarness {
-        var guest = GuestHarness()
-        guest.linuxProbe()
-        return guest
-    }
 
-    func status(_ completion: VMBusPacket?) -> UInt32? { completion.map { le32($0.payload, 4) } }
 
     /// Linux's CHECKSUM_PARTIAL: the TCP check field holds the pseudo-header sum for the length.
     func seedPseudoHeader(_ frame: inout [UInt8], ipv6: Bool) {
@@ -222,11 +216,6 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
 }
 
 @Suite struct ReceiveOffloadTests {
-    func readyGuest() -> GuestHarness {
-        var guest = GuestHarness()
-        guest.linuxProbe()
-        return guest
-    }
 
     /// The frame the guest rebuilds from its received messages (netvsc's rsc_add_data), and the
     /// checksum PPI value of the first fragment.
@@ -284,8 +273,7 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
     }
 
     @Test func chainLongerThanTheBufferIsDroppedNotStuck() {
-        var guest = GuestHarness(receivePageCount: 8)   // 18 sections, 16 for data: a 64 KiB chain needs 36
-        guest.linuxProbe()
+        var guest = readyGuest(receivePageCount: 8)   // 18 sections, 16 for data: a 64 KiB chain needs 36
         let (delivery, consumed) = guest.adapter.deliverFrames([ReceivedFrame(tcpFrame(payload: 60000)),
                                                                 ReceivedFrame(tcpFrame(payload: 100))])
         #expect(consumed == 2)
@@ -345,11 +333,6 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
 
 /// Frames the backend reads straight into reserved receive sections.
 @Suite struct DirectReceiveTests {
-    func readyGuest() -> GuestHarness {
-        var guest = GuestHarness()
-        guest.linuxProbe()
-        return guest
-    }
 
     /// What the TAP does: the frame's bytes into the reservation's data areas, in order.
     func backendWrites(_ frame: [UInt8], into reservation: ReceiveReservation, guest: inout GuestHarness) {

@@ -3,13 +3,7 @@ import KeelVMBus
 import Testing
 
 @Suite struct TransmitTests {
-    func readyGuest() -> GuestHarness {
-        var guest = GuestHarness()
-        guest.linuxProbe()
-        return guest
-    }
 
-    func status(_ completion: VMBusPacket?) -> UInt32? { completion.map { le32($0.payload, 4) } }
 
     @Test func batchedSectionWithTwoPacketsGivesTwoFrames() throws {
         var guest = readyGuest()
