@@ -107,15 +107,20 @@ final class VMBusChannelLoop: Sendable {
                     + s.open.keys.flatMap { s.devices[$0]?.pollDescriptors ?? [] }
             }
             guard let doorbells else { return }
-            _ = Poller.waitReadable([wake.rawValue] + doorbells,
-                                    timeoutMilliseconds: VMBusDeviceTiming.tickIntervalMilliseconds)
-            _ = wake.wait()
-            serviceChannels()
+            let descriptors = [wake.rawValue] + doorbells
+            let readable = Set(Poller.waitReadable(descriptors, timeoutMilliseconds: VMBusDeviceTiming.tickIntervalMilliseconds)
+                .map { descriptors[$0] })
+            // Eventfds are reset only when poll saw them set: a read of an unset one is a wasted
+            // system call (EAGAIN), and poll is level-triggered, so a signal that lands after it
+            // returned wakes the next round.
+            if readable.contains(wake.rawValue) { _ = wake.wait() }
+            serviceChannels(signalled: readable)
         }
     }
 
     /// Drains every open channel, hands the packets to its device, then ticks the device.
-    private func serviceChannels() {
+    /// `signalled`: the descriptors poll found readable (doorbells among them are reset).
+    private func serviceChannels(signalled: Set<Int32>) {
         let subchannels = state.withLock { s -> [any VMBusDevice] in
             var subchannels: [any VMBusDevice] = []
             for relid in s.open.keys.sorted() {
@@ -126,7 +131,7 @@ final class VMBusChannelLoop: Sendable {
                     s.open[relid] = open
                     continue
                 }
-                _ = open.doorbell.wait()
+                if signalled.contains(open.doorbell.rawValue) { _ = open.doorbell.wait() }
                 if open.channel.failure == nil {
                     // Drain completely: the guest signals only when the ring goes from empty to non-empty.
                     var batch: [VMBusPacket]
