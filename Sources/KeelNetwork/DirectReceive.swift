@@ -37,14 +37,15 @@ extension NetworkAdapterProtocol {
     /// while it has coalescing on, else one), or nil if they are not free or frames are not
     /// wanted. Give them back with `cancel(_:)` or hand the frame to `deliverDirect(_:)`.
     public mutating func reserveReceive() -> ReceiveReservation? {
-        // No copy of the buffer may be alive while it is mutated: that would copy its free list.
-        guard acceptsFrames, let sectionSize = receiveBuffer?.sectionSize, let pages = receiveBuffer?.pages else { return nil }
+        guard acceptsFrames, let sectionSize = receiveBuffer?.sectionSize else { return nil }
         let room = sectionSize - Self.directHeaderRoom
         let count = offloadSettings.coalescing ? (ReceiveOffload.maxCoalescedFrame + room - 1) / room : 1
-        guard let sections = receiveBuffer?.reserve(count) else { return nil }
+        // Bound only after reserving: a copy alive while the buffer is mutated would copy its free list.
+        guard let sections = receiveBuffer?.reserve(count), let buffer = receiveBuffer else { return nil }
         var segments: [GuestSegment] = []
         for section in sections {
-            segments += pages.segments(offset: section * sectionSize + Self.directHeaderRoom, length: room) ?? []
+            segments += buffer.pages.segments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom,
+                                              length: room) ?? []
         }
         return ReceiveReservation(sections: sections, dataSegments: segments, capacity: room * count)
     }
