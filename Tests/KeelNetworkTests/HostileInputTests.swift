@@ -4,8 +4,6 @@ import Testing
 
 /// Malformed NVSP and RNDIS from a hostile guest: failure statuses and diagnostics, never a trap.
 @Suite struct HostileInputTests {
-
-
     @Test func truncatedNVSPMessagesFail() throws {
         var guest = GuestHarness()
         for size in [0, 3] {

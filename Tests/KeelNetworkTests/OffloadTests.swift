@@ -45,8 +45,6 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
 }
 
 @Suite struct TransmitOffloadTests {
-
-
     /// Linux's CHECKSUM_PARTIAL: the TCP check field holds the pseudo-header sum for the length.
     func seedPseudoHeader(_ frame: inout [UInt8], ipv6: Bool) {
         let tcpStart = ipv6 ? 54 : 34

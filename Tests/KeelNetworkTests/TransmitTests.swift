@@ -3,8 +3,6 @@ import KeelVMBus
 import Testing
 
 @Suite struct TransmitTests {
-
-
     @Test func batchedSectionWithTwoPacketsGivesTwoFrames() throws {
         var guest = readyGuest()
         let first = ethernetFrame(length: 60, seed: 1), second = ethernetFrame(to: broadcastMAC, length: 342, seed: 7)
