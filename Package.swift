@@ -45,7 +45,7 @@ let package = Package(
             "KeelIntegrationServices", "KeelStorage",
         ]),
         // Layer 7: binaries.
-        .executableTarget(name: "keel-worker", dependencies: ["KeelVM", "KeelSystem"]),
+        .executableTarget(name: "keel-worker", dependencies: ["KeelVM", "KeelPlatform", "KeelSystem"]),
         .executableTarget(name: "keel", dependencies: [
             "KeelSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "KeelManagement",

@@ -100,10 +100,11 @@ public final class Partition: Sendable {
         // KVM reports the TSC-deadline timer as a capability, not in its CPUID list. Without it
         // Linux calibrates the LAPIC timer against other clocks, which fails under nesting.
         let tscDeadline = kvm.checkExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0
-        let hostCPUID = try kvm.supportedCPUID().map {
+        var hostCPUID = try kvm.supportedCPUID().map {
             CpuidEntry(function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx,
                        ecx: $0.function == 1 && tscDeadline ? $0.ecx | 1 << 24 : $0.ecx, edx: $0.edx)
         }
+        for feature in configuration.hiddenCPUFeatures { hostCPUID = feature.hidden(in: hostCPUID) }
         // The guest sees Hyper-V's leaves and no KVM signature (else Linux picks the KVM platform).
         var processors: [VirtualProcessor] = []
         for (index, vcpu) in vcpus.enumerated() {

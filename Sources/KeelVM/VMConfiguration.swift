@@ -16,6 +16,8 @@ public struct VMConfiguration: Sendable, Equatable {
     public var disks: [DiskConfiguration] = []
     /// Synthetic network adapters, each bridged to a host TAP interface.
     public var networks: [NetworkConfiguration] = []
+    /// Host CPU features the guest does not see (`--cpu-features -erms,...`).
+    public var hiddenCPUFeatures: [CPUFeature] = []
 
     public static let maximumCPUs = 64
     /// LUNs Keel puts on its SCSI controller (Hyper-V allows 64 per controller).

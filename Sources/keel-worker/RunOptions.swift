@@ -1,3 +1,4 @@
+import KeelPlatform
 import KeelSystem
 import KeelVM
 
@@ -8,7 +9,8 @@ enum RunOptions {
     USAGE: keel-worker run --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MIB] [--cpus N]
                            [--disk PATH[,readonly]]... [--net tap=NAME[,mac=MAC]]...
                            [--shutdown-timeout SECONDS]
-                           [--rtc-offset SECONDS] [--run-dir DIR]
+                           [--rtc-offset SECONDS] [--cpu-features -NAME[,-NAME]...]
+                           [--run-dir DIR]
 
     Boots a Linux kernel (bzImage) with the serial console on stdin/stdout.
 
@@ -33,6 +35,9 @@ enum RunOptions {
       --rtc-offset SECONDS
                        start the guest's real-time clock this far from the host's time
                        (negative = behind; default: 0)
+      --cpu-features -NAME[,-NAME]...
+                       host CPU features the guest does not see, by /proc/cpuinfo name
+                       (as QEMU's -cpu host,-NAME): \(CPUFeature.known.map(\.name).joined(separator: ", "))
       --run-dir DIR    managed mode (keeld): serve the control socket DIR/control.sock
                        (owner only; status, pause, resume, shutdown, console attach), keep
                        the serial console there instead of on stdin/stdout, and write the
@@ -84,6 +89,12 @@ enum RunOptions {
                     throw ConfigurationError("--run-dir \(value): too long for a Unix socket path")
                 }
                 runDirectory = value
+            case "--cpu-features":
+                do {
+                    configuration.hiddenCPUFeatures = try CPUFeature.parseHidden(value)
+                } catch {
+                    throw ConfigurationError("--cpu-features \(value): \(error)")
+                }
             case "--rtc-offset": configuration.rtcOffsetSeconds = Int64(try integer(value, option))
             case "--shutdown-timeout":
                 shutdownTimeout = try integer(value, option)

@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import KeelTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,12 @@ struct KeelBootTests {
     @Test func keelBootsLinux61AsHyperVGuestWithTwoCPUs() async throws { try await bootsAsHyperVGuest(.linux61) }
     @Test func keelBootsLinux612AsHyperVGuestWithTwoCPUs() async throws { try await bootsAsHyperVGuest(.linux612) }
 
+    static var hostHasERMS: Bool {
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n").contains {
+            $0.hasPrefix("flags") && $0.split(separator: " ").contains("erms")
+        } ?? false
+    }
+
     /// The guest starts with its RTC 400 days behind; time sync must correct it.
     static let rtcOffset = -400 * 86_400
 
@@ -25,9 +32,11 @@ struct KeelBootTests {
         var boot = GuestBoot(image: image)
         boot.memoryMiB = 384
         boot.cpus = 2
-        boot.keelOptions = ["--rtc-offset", "\(Self.rtcOffset)"]
+        boot.keelOptions = ["--rtc-offset", "\(Self.rtcOffset)", "--cpu-features", "-erms"]
         boot.script = """
             echo script-ran-$((6*7)); dmesg | grep ttyS0
+            echo "KEEL-GUEST cpus_with_erms=$(grep -c '^flags.* erms' /proc/cpuinfo)"
+            echo "KEEL-GUEST cpus_with_sse2=$(grep -c '^flags.* sse2' /proc/cpuinfo)"
             dmesg | grep -E 'Hypervisor detected|Vmbus version|IC version'
             for d in /sys/bus/vmbus/devices/*; do echo "vmbus-device $(cat $d/class_id) $(basename $(readlink $d/driver))"; done
             # print the time right after a second boundary, so the integer is exact to a few ms
@@ -44,6 +53,10 @@ struct KeelBootTests {
         #expect(report.exitStatus == 0, "\(report.tail)")
         #expect(report.values["kernel"] == image.release)
         #expect(report.int("cpus") == 2, "\(report.tail)")
+        // --cpu-features -erms hid the feature on both vCPUs and left the others alone.
+        #expect(report.int("cpus_with_erms") == 0, "\(report.tail)")
+        #expect(report.int("cpus_with_sse2") == 2, "\(report.tail)")
+        if !Self.hostHasERMS { print("NOTE: this host's CPU has no ERMS, so hiding it proves little here") }
         let kib = try #require(report.int("memory_kib"), "\(report.tail)")
         #expect(kib <= 384 * 1024 && kib > 300 * 1024, "memory_kib=\(kib)")
         #expect(!report.lines(containing: "script-ran-42").isEmpty)

@@ -52,6 +52,11 @@ struct KeelRunTests {
         #expect(r.status == 0, "\(r.stderr)")
     }
 
+    @Test func powerOffWithHiddenCPUFeatures() throws {
+        let r = try run(code: TinyKernel.powerOff, extra: ["--cpu-features", "-erms,-fsrm,-avx"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
     @Test func powerOffWithTwoCPUs() throws {
         let r = try run(code: TinyKernel.powerOff, extra: ["--cpus", "2"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -129,6 +134,8 @@ struct KeelRunTests {
         (["--kernel", "TINY", "--disk", "/tmp"], "is a directory"),
         (["--kernel", "TINY", "--shutdown-timeout", "-1"], "--shutdown-timeout -1"),
         (["--kernel", "TINY", "--rtc-offset", "99999999999"], "--rtc-offset 99999999999"),
+        (["--kernel", "TINY", "--cpu-features", "+erms"], "--cpu-features +erms: '+erms': only hiding"),
+        (["--kernel", "TINY", "--cpu-features", "-sse9"], "--cpu-features -sse9: 'sse9': unknown feature"),
     ])
     func badInputGetsOneLineErrorAndStatusTwo(arguments: [String], mentions: String) throws {
         let kernel = try writeKernel(TinyKernel.powerOff)

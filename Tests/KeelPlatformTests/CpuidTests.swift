@@ -108,3 +108,31 @@ import Testing
         #expect([1, 2, 3, 4, 5, 8, 9, 255].map { Cpuid.coreIDWidth(vcpuCount: $0) } == [0, 1, 2, 2, 3, 3, 4, 8])
     }
 }
+
+@Suite struct CPUFeatureTests {
+    @Test func hidingClearsOnlyThatBitOfThatLeaf() throws {
+        let entries = [CpuidEntry(function: 7, index: 0, ebx: 0xFFFF_FFFF, ecx: 0xFFFF_FFFF, edx: 0xFFFF_FFFF),
+                       CpuidEntry(function: 7, index: 1, ebx: 0xFFFF_FFFF),
+                       CpuidEntry(function: 1, ecx: 0xFFFF_FFFF)]
+        var table = entries
+        for feature in try CPUFeature.parseHidden("-erms,-fsrm") { table = feature.hidden(in: table) }
+        #expect(table[0].ebx == ~(UInt32(1) << 9))
+        #expect(table[0].edx == ~(UInt32(1) << 4))
+        #expect(table[0].ecx == 0xFFFF_FFFF)
+        #expect(table[1] == entries[1])
+        #expect(table[2] == entries[2])
+    }
+
+    @Test func badListsAreRefusedWithTheReason() {
+        #expect(throws: CPUFeatureError.self) { try CPUFeature.parseHidden("+erms") }
+        #expect(throws: CPUFeatureError.self) { try CPUFeature.parseHidden("erms") }
+        #expect(throws: CPUFeatureError.self) { try CPUFeature.parseHidden("-nosuch") }
+        #expect(throws: CPUFeatureError.self) { try CPUFeature.parseHidden("-erms,") }
+        do {
+            _ = try CPUFeature.parseHidden("-nosuch")
+        } catch {
+            #expect(error.description.contains("known: erms, fsrm"))
+        }
+        #expect((try? CPUFeature.parseHidden("-ERMS,-erms")) == [CPUFeature.known[0]])
+    }
+}
