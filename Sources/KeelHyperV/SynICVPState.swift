@@ -62,9 +62,7 @@ struct SynICVPState: Sendable {
         let address = siefp + UInt64(sint * SynICLayout.slotSize + flag / 8)
         let bit = UInt8(1) << UInt8(flag % 8)
         do {
-            let byte = try memory.loadInteger(UInt8.self, at: address)
-            if byte & bit != 0 { return .alreadyPending }
-            try memory.storeInteger(byte | bit, at: address)
+            if try memory.setBits(bit, at: address) & bit != 0 { return .alreadyPending }
         } catch {
             return .pageOutsideGuestMemory
         }

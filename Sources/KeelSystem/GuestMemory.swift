@@ -1,3 +1,4 @@
+import CKVM
 import Synchronization
 
 /// Bounds-checked access to guest-physical memory, for protocol code (SynIC pages, VMBus rings,
@@ -10,9 +11,26 @@ public protocol GuestMemory: Sendable {
     /// Little-endian 32-bit access, the hot path of ring indices (no array, no generic code).
     func loadUInt32(at address: UInt64) throws(GuestMemoryError) -> UInt32
     func storeUInt32(_ value: UInt32, at address: UInt64) throws(GuestMemoryError)
+    /// Writes part of an array without copying it first (ring writes that wrap or cross pages).
+    func write(_ bytes: ArraySlice<UInt8>, at address: UInt64) throws(GuestMemoryError)
+    /// ORs `bits` into the byte at `address` and returns the byte's old value: atomically on
+    /// real guest RAM, where the guest clears flags of the same byte concurrently (SynIC event
+    /// flags).
+    func setBits(_ bits: UInt8, at address: UInt64) throws(GuestMemoryError) -> UInt8
 }
 
 extension GuestMemory {
+    public func write(_ bytes: ArraySlice<UInt8>, at address: UInt64) throws(GuestMemoryError) {
+        try write(Array(bytes), at: address)
+    }
+
+    /// Not atomic: good enough for test doubles that no guest shares.
+    public func setBits(_ bits: UInt8, at address: UInt64) throws(GuestMemoryError) -> UInt8 {
+        let old = try loadInteger(UInt8.self, at: address)
+        try storeInteger(old | bits, at: address)
+        return old
+    }
+
     public func loadUInt32(at address: UInt64) throws(GuestMemoryError) -> UInt32 {
         try loadInteger(UInt32.self, at: address)
     }
@@ -38,6 +56,15 @@ extension GuestMemory {
 extension GuestRAM: GuestMemory {
     public func write(_ bytes: [UInt8], at address: UInt64) throws(GuestMemoryError) {
         try write(bytes[...], at: address)
+    }
+
+    public func write(_ bytes: ArraySlice<UInt8>, at address: UInt64) throws(GuestMemoryError) {
+        try copy(bytes, to: address)
+    }
+
+    public func setBits(_ bits: UInt8, at address: UInt64) throws(GuestMemoryError) -> UInt8 {
+        guard let p = host(address, 1) else { throw GuestMemoryError(address: address, count: 1) }
+        return ckvm_atomic_or8(p, bits)
     }
 
     public func loadUInt32(at address: UInt64) throws(GuestMemoryError) -> UInt32 {

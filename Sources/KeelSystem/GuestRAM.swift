@@ -111,6 +111,10 @@ public final class GuestRAM: @unchecked Sendable {
     }
 
     public func write(_ bytes: some Collection<UInt8>, at address: UInt64) throws(GuestMemoryError) {
+        try copy(bytes, to: address)
+    }
+
+    func copy(_ bytes: some Collection<UInt8>, to address: UInt64) throws(GuestMemoryError) {
         guard let p = host(address, bytes.count) else { throw GuestMemoryError(address: address, count: bytes.count) }
         let handled = bytes.withContiguousStorageIfAvailable { src -> Bool in
             if let base = src.baseAddress { p.copyMemory(from: base, byteCount: src.count) }

@@ -116,30 +116,42 @@ public struct RingBuffer: Sendable {
     }
 
     private mutating func readData(at start: Int, count: Int) throws(RingBufferError) -> [UInt8] {
-        var result: [UInt8] = []
-        result.reserveCapacity(count)
         var offset = start % dataSize
-        while result.count < count {
+        var result: [UInt8] = []
+        do {
+            // Most packets lie within one page: one read, no second copy.
             let (address, room) = dataAddress(offset)
-            let chunk = min(room, count - result.count)
-            do {
+            if count <= room { return try memory.read(at: address, count: count) }
+            result.reserveCapacity(count)
+            while result.count < count {
+                let (address, room) = dataAddress(offset)
+                let chunk = min(room, count - result.count)
                 result += try memory.read(at: address, count: chunk)
-            } catch {
-                throw latch(.memory(error))
+                offset = (offset + chunk) % dataSize
             }
-            offset = (offset + chunk) % dataSize
+        } catch {
+            throw latch(.memory(error))
         }
         return result
     }
 
-    private mutating func writeData(_ bytes: [UInt8], at start: Int) throws(RingBufferError) {
+    /// A 32-bit field of the data area (8-byte aligned offsets never straddle a page or the wrap).
+    private mutating func loadData(at offset: Int) throws(RingBufferError) -> UInt32 {
+        do {
+            return try memory.loadUInt32(at: dataAddress(offset % dataSize).address)
+        } catch {
+            throw latch(.memory(error))
+        }
+    }
+
+    private mutating func writeData(_ bytes: ArraySlice<UInt8>, at start: Int) throws(RingBufferError) {
         var offset = start % dataSize
-        var done = 0
-        while done < bytes.count {
+        var done = bytes.startIndex
+        while done < bytes.endIndex {
             let (address, room) = dataAddress(offset)
-            let chunk = min(room, bytes.count - done)
+            let chunk = min(room, bytes.endIndex - done)
             do {
-                try memory.write(Array(bytes[done..<done + chunk]), at: address)
+                try memory.write(bytes[done..<done + chunk], at: address)
             } catch {
                 throw latch(.memory(error))
             }
@@ -178,9 +190,11 @@ public struct RingBuffer: Sendable {
         guard available >= minimum else {
             throw latch(.corruptPacket("\(available) bytes published, less than a descriptor and trailer"))
         }
-        let descriptor = ByteReader(try readData(at: Int(read), count: VMBusPacket.descriptorSize))
-        let dataOffset = Int(descriptor.u16(2)) * 8
-        let length = Int(descriptor.u16(4)) * 8
+        // Descriptor: type, data offset / 8, length / 8, flags (16 bits each), transaction id.
+        let typeAndOffset = try loadData(at: Int(read))
+        let lengthAndFlags = try loadData(at: Int(read) + 4)
+        let dataOffset = Int(typeAndOffset >> 16) * 8
+        let length = Int(lengthAndFlags & 0xFFFF) * 8
         guard length >= VMBusPacket.descriptorSize, dataOffset >= VMBusPacket.descriptorSize, dataOffset <= length else {
             throw latch(.corruptPacket("length \(length), data offset \(dataOffset)"))
         }
@@ -197,8 +211,10 @@ public struct RingBuffer: Sendable {
         let freeAfter = freeBefore + consumed
         let pending = Int(try load(Control.pendingSendSize) & ~7)
         let signal = pending != 0 && freeBefore <= pending && freeAfter > pending
-        let packet = VMBusPacket(rawType: descriptor.u16(0), flags: descriptor.u16(6), transactionID: descriptor.u64(8),
-                                 dataOffset: dataOffset, bytes: bytes)
+        // From the copy: the ring space is the guest's again once the read index moved.
+        let transactionID = (8..<16).reduce(UInt64(0)) { $0 | UInt64(bytes[$1]) << (8 * ($1 - 8)) }
+        let packet = VMBusPacket(rawType: UInt16(truncatingIfNeeded: typeAndOffset), flags: UInt16(lengthAndFlags >> 16),
+                                 transactionID: transactionID, dataOffset: dataOffset, bytes: bytes)
         return ReadResult(packet: packet, signalWriter: signal)
     }
 
@@ -239,9 +255,15 @@ public struct RingBuffer: Sendable {
             requestedSpace = true
             guard try bytesAvailableToWrite() > total else { return .full(required: total) }
         }
-        var trailer = ByteWriter(capacity: 8)
-        trailer.u64(UInt64(write) << 32)
-        try writeData(packet.bytes + trailer.bytes, at: Int(write))
+        try writeData(packet.bytes[...], at: Int(write))
+        // Trailer: the previous write index in the high half (8-byte aligned: one page, no wrap).
+        let trailer = dataAddress((Int(write) + packet.bytes.count) % dataSize).address
+        do {
+            try memory.storeUInt32(0, at: trailer)
+            try memory.storeUInt32(write, at: trailer + 4)
+        } catch {
+            throw latch(.memory(error))
+        }
         if requestedSpace {
             try store(0, Control.pendingSendSize)
             requestedSpace = false

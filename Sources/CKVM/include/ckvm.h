@@ -77,6 +77,12 @@ static inline int ckvm_punch_hole(int fd, int64_t offset, int64_t length) {
     return (int)syscall(SYS_fallocate, fd, 0x02 | 0x01, offset, length);
 }
 
+/// Atomically ORs `bits` into the byte at `p` and returns its old value (a locked `or`, so a
+/// guest clearing other bits of the byte at the same moment loses nothing).
+static inline uint8_t ckvm_atomic_or8(void *p, uint8_t bits) {
+    return __atomic_fetch_or((uint8_t *)p, bits, __ATOMIC_SEQ_CST);
+}
+
 static inline struct kvm_cpuid_entry2 *ckvm_cpuid_entries(struct kvm_cpuid2 *c) { return c->entries; }
 static inline struct kvm_msr_entry *ckvm_msr_entries(struct kvm_msrs *m) { return m->entries; }
 static inline struct kvm_irq_routing_entry *ckvm_routing_entries(struct kvm_irq_routing *r) { return r->entries; }

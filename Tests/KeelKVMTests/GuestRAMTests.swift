@@ -1,0 +1,37 @@
+import KeelSystem
+import Testing
+
+/// GuestRAM's accessors (plain host memory; no /dev/kvm needed).
+@Suite struct GuestRAMTests {
+    @Test func setBitsReturnsTheOldByteAndRefusesAddressesOutsideRAM() throws {
+        let ram = try GuestRAM(ranges: [(guestAddress: 0x1000, size: 0x1000)])
+        #expect(try ram.setBits(0x04, at: 0x1010) == 0)
+        #expect(try ram.setBits(0x81, at: 0x1010) == 0x04)
+        #expect(try ram.load(UInt8.self, at: 0x1010) == 0x85)
+        #expect(throws: GuestMemoryError(address: 0x2000, count: 1)) { try ram.setBits(1, at: 0x2000) }
+    }
+
+    /// Eight threads each set their own bit in every byte of a page at once: with a plain
+    /// read-modify-write some bits would be lost.
+    @Test func concurrentSetBitsLoseNothing() throws {
+        let ram = try GuestRAM(ranges: [(guestAddress: 0, size: 0x1000)])
+        let threads = try (0..<8).map { bit in
+            try NamedThread(name: "set-bit-\(bit)") {
+                for round in 0..<4 {
+                    for offset in 0..<0x1000 { _ = try? ram.setBits(UInt8(1) << bit, at: UInt64((offset + round * 97) % 0x1000)) }
+                }
+            }
+        }
+        threads.forEach { $0.join() }
+        let bytes = try ram.read(at: 0, count: 0x1000)
+        #expect(bytes.allSatisfy { $0 == 0xFF })
+    }
+
+    @Test func sliceWritesLandWhereAsked() throws {
+        let ram = try GuestRAM(ranges: [(guestAddress: 0, size: 0x1000)])
+        let bytes: [UInt8] = Array(1...16)
+        try ram.write(bytes[4..<12], at: 0x100)
+        #expect(try ram.read(at: 0x100, count: 8) == Array(5...12))
+        #expect(throws: GuestMemoryError(address: 0xFFC, count: 8)) { try ram.write(bytes[0..<8], at: 0xFFC) }
+    }
+}
