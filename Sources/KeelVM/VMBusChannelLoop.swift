@@ -20,8 +20,33 @@ final class VMBusChannelLoop: Sendable {
 
     private struct State: Sendable {
         var devices: [UInt32: any VMBusDevice] = [:]
+        /// Open channels. Add and remove them with `opened`/`closed`, which keep the two fields
+        /// below in step; the loop takes entries out and puts them back while it runs them.
         var open: [UInt32: OpenChannel] = [:]
+        /// Open relids in order, and a counter bumped when they change (the loop's poll list).
+        private(set) var openRelids: [UInt32] = []
+        private(set) var generation = 0
         var stopping = false
+
+        mutating func opened(_ channel: OpenChannel, relid: UInt32) {
+            open[relid] = channel
+            openRelids = open.keys.sorted()
+            generation += 1
+        }
+
+        mutating func closed(relid: UInt32) -> OpenChannel? {
+            guard let channel = open.removeValue(forKey: relid) else { return nil }
+            openRelids = open.keys.sorted()
+            generation += 1
+            return channel
+        }
+    }
+
+    /// What the loop waits on: the wake eventfd, each open channel's doorbell, device descriptors.
+    private enum PollList {
+        case stop
+        case unchanged
+        case rebuilt(generation: Int, descriptors: [Int32])
     }
 
     private let state = Mutex(State())
@@ -57,7 +82,7 @@ final class VMBusChannelLoop: Sendable {
             var open = OpenChannel(channel: channel, doorbell: doorbell)
             device.channelOpened(&open.channel)
             s.devices[relid] = device
-            s.open[relid] = open
+            s.opened(open, relid: relid)
         }
         wake.signal()
     }
@@ -66,7 +91,7 @@ final class VMBusChannelLoop: Sendable {
     /// loop no longer touches the rings.
     func close(relid: UInt32) -> EventFD? {
         state.withLock { s in
-            guard let open = s.open.removeValue(forKey: relid) else { return nil }
+            guard let open = s.closed(relid: relid) else { return nil }
             s.devices[relid]?.channelClosed()
             return open.doorbell
         }
@@ -100,16 +125,24 @@ final class VMBusChannelLoop: Sendable {
     }
 
     private func run() {
+        var descriptors: [Int32] = []
+        var generation = -1
         while true {
-            let doorbells = state.withLock { s -> [Int32]? in
-                guard !s.stopping else { return nil }
-                return s.open.values.map(\.doorbell.rawValue)
-                    + s.open.keys.flatMap { s.devices[$0]?.pollDescriptors ?? [] }
+            // The poll list is rebuilt only when channels opened or closed since the last round.
+            let list = state.withLock { s -> PollList in
+                if s.stopping { return .stop }
+                if s.generation == generation { return .unchanged }
+                let doorbells = s.openRelids.compactMap { s.open[$0]?.doorbell.rawValue }
+                let others = s.openRelids.flatMap { s.devices[$0]?.pollDescriptors ?? [] }
+                return .rebuilt(generation: s.generation, descriptors: [wake.rawValue] + doorbells + others)
             }
-            guard let doorbells else { return }
-            let descriptors = [wake.rawValue] + doorbells
-            let readable = Set(Poller.waitReadable(descriptors, timeoutMilliseconds: VMBusDeviceTiming.tickIntervalMilliseconds)
-                .map { descriptors[$0] })
+            switch list {
+            case .stop: return
+            case .unchanged: break
+            case .rebuilt(let g, let d): (generation, descriptors) = (g, d)
+            }
+            let readable = Poller.waitReadable(descriptors, timeoutMilliseconds: VMBusDeviceTiming.tickIntervalMilliseconds)
+                .map { descriptors[$0] }
             // Eventfds are reset only when poll saw them set: a read of an unset one is a wasted
             // system call (EAGAIN), and poll is level-triggered, so a signal that lands after it
             // returned wakes the next round.
@@ -120,10 +153,10 @@ final class VMBusChannelLoop: Sendable {
 
     /// Drains every open channel, hands the packets to its device, then ticks the device.
     /// `signalled`: the descriptors poll found readable (doorbells among them are reset).
-    private func serviceChannels(signalled: Set<Int32>) {
+    private func serviceChannels(signalled: [Int32]) {
         let subchannels = state.withLock { s -> [any VMBusDevice] in
             var subchannels: [any VMBusDevice] = []
-            for relid in s.open.keys.sorted() {
+            for relid in s.openRelids {
                 // Taken out of the tables while they run, so each is uniquely owned: mutating a
                 // copy that the table still shared would copy the device's buffers every time.
                 guard var open = s.open.removeValue(forKey: relid) else { continue }
