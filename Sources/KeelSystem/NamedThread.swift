@@ -37,4 +37,7 @@ public final class NamedThread: @unchecked Sendable {
 
     /// Waits for the thread to finish.
     public func join() { pthread_join(handle, nil) }
+
+    /// Lets another runnable thread on this CPU run first (sched_yield); returns at once if none.
+    public static func yieldProcessor() { sched_yield() }
 }

@@ -151,6 +151,18 @@ final class VMBusChannelLoop: Sendable {
         }
     }
 
+    /// Hands `device` every packet in the channel's ring, interrupt mask left set; returns how many.
+    private static func drain(_ channel: inout VMBusChannel, into device: inout any VMBusDevice) -> Int {
+        var count = 0
+        var batch: [VMBusPacket]
+        repeat {
+            batch = channel.receiveMasked(limit: batchSize)
+            for packet in batch { device.packetReceived(packet, on: &channel) }
+            count += batch.count
+        } while batch.count == batchSize && channel.failure == nil
+        return count
+    }
+
     /// Drains every open channel, hands the packets to its device, then ticks the device.
     /// `signalled`: the descriptors poll found readable (doorbells among them are reset).
     private func serviceChannels(signalled: [Int32]) {
@@ -166,12 +178,15 @@ final class VMBusChannelLoop: Sendable {
                 }
                 if signalled.contains(open.doorbell.rawValue) { _ = open.doorbell.wait() }
                 if open.channel.failure == nil {
-                    // Drain completely: the guest signals only when the ring goes from empty to non-empty.
-                    var batch: [VMBusPacket]
-                    repeat {
-                        batch = open.channel.receive(limit: Self.batchSize)
-                        for packet in batch { device.packetReceived(packet, on: &open.channel) }
-                    } while batch.count == Self.batchSize && open.channel.failure == nil
+                    // Drain completely: the guest signals only when the ring goes from empty to
+                    // non-empty. After a drain that found work the mask stays set while this
+                    // thread yields once: a vCPU sharing its CPU queues more without signalling
+                    // (each signal is an exit), and the second drain takes it all.
+                    if Self.drain(&open.channel, into: &device) > 0 {
+                        NamedThread.yieldProcessor()
+                        _ = Self.drain(&open.channel, into: &device)
+                    }
+                    while open.channel.failure == nil, open.channel.unmask() { _ = Self.drain(&open.channel, into: &device) }
                     device.tick(&open.channel)
                 }
                 if let failure = open.channel.failure, !open.failureLogged {

@@ -42,24 +42,38 @@ public struct VMBusChannel: Sendable {
 
     /// Drains the guest→host ring: the interrupt mask is held while reading and cleared at the
     /// end with a re-check, so no guest signal is lost. Also retries the backlog (the guest
-    /// signals when it frees space we asked for).
+    /// signals when it frees space we asked for). With `limit` packets read, the mask stays set.
     public mutating func receive(limit: Int = 256) -> [VMBusPacket] {
+        var packets = receiveMasked(limit: limit)
+        while packets.count < limit, unmask() { packets += receiveMasked(limit: limit - packets.count) }
+        return packets
+    }
+
+    /// Reads up to `limit` packets with the interrupt mask set and leaves it set: the guest does
+    /// not signal while the host is going to look again anyway. End with `unmask()`.
+    public mutating func receiveMasked(limit: Int) -> [VMBusPacket] {
         flushBacklog()
         var packets: [VMBusPacket] = []
         do throws(RingBufferError) {
             try incoming.setInterruptMask(true)
-            while packets.count < limit {
-                if let result = try incoming.readPacket() {
-                    if result.signalWriter { signalGuest(open.targetVP, open.relid) }
-                    packets.append(result.packet)
-                } else if try !incoming.finishDraining() {
-                    break
-                }
+            while packets.count < limit, let result = try incoming.readPacket() {
+                if result.signalWriter { signalGuest(open.targetVP, open.relid) }
+                packets.append(result.packet)
             }
         } catch {
             // The ring latched the failure; the caller sees it in `failure`.
         }
         return packets
+    }
+
+    /// Clears the interrupt mask, then re-checks: true if packets arrived in the meantime (read
+    /// them; no signal from the guest is coming for them).
+    public mutating func unmask() -> Bool {
+        do {
+            return try incoming.finishDraining()
+        } catch {
+            return false
+        }
     }
 
     /// Queues `packet` for the guest; returns false if it was dropped (ring broken or the

@@ -49,6 +49,36 @@ import Testing
         #expect(signals.list.withLock { $0.last } == [0, 5])
     }
 
+    /// The loop's batching: packets written while the host holds the mask raise no signal, and
+    /// unmasking reports them, so they are read rather than left until the next signal.
+    @Test func maskHeldBetweenDrainsThenUnmaskRechecks() throws {
+        let memory = makeMemory()
+        var channel = try VMBusChannel(open: Self.open(), memory: memory) { _, _ in }
+        var guestOut = try RingBuffer(pageAddresses: Self.open().guestToHostRing, memory: memory)
+        let mask = 0x10000 + RingBuffer.Control.interruptMask
+        _ = try guestOut.writePacket(packet(1))
+        let first = channel.receiveMasked(limit: 8)
+        #expect(first.map(\.transactionID) == [1])
+        #expect(try memory.loadInteger(UInt32.self, at: mask) == 1, "still masked after an empty ring")
+        guard case .written(let signal) = try guestOut.writePacket(packet(2)) else { Issue.record("ring full"); return }
+        #expect(!signal, "the guest must not signal while the host holds the mask")
+        let arrived = channel.unmask()
+        #expect(arrived, "unmasking finds the packet written meanwhile")
+        let second = channel.receiveMasked(limit: 8)
+        #expect(second.map(\.transactionID) == [2])
+        let arrivedAgain = channel.unmask()
+        #expect(!arrivedAgain)
+        #expect(try memory.loadInteger(UInt32.self, at: mask) == 0)
+        _ = try guestOut.writePacket(packet(3))
+        _ = try guestOut.writePacket(packet(4))
+        let cut = channel.receive(limit: 1)
+        #expect(cut.map(\.transactionID) == [3])
+        #expect(try memory.loadInteger(UInt32.self, at: mask) == 1, "a drain cut at its limit stays masked")
+        let rest = channel.receive()
+        #expect(rest.map(\.transactionID) == [4])
+        #expect(try memory.loadInteger(UInt32.self, at: mask) == 0)
+    }
+
     @Test func aGuestThatNeverReadsFillsTheBacklogThenLosesPackets() throws {
         let memory = makeMemory()
         var channel = try VMBusChannel(open: Self.open(), memory: memory) { _, _ in }
