@@ -48,6 +48,8 @@ public struct NetworkAdapterDevice: VMBusDevice {
     }
 
     public var pollDescriptors: [Int32] { [tap.descriptor.rawValue] }
+    /// Transmit is a stream of packets: letting the guest queue several per signal pays.
+    public var batchesGuestSignals: Bool { true }
 
     public mutating func channelOpened(_ channel: inout VMBusChannel) { adapter.reset() }
     public mutating func channelClosed() { adapter.reset() }

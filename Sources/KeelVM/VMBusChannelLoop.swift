@@ -179,10 +179,10 @@ final class VMBusChannelLoop: Sendable {
                 if signalled.contains(open.doorbell.rawValue) { _ = open.doorbell.wait() }
                 if open.channel.failure == nil {
                     // Drain completely: the guest signals only when the ring goes from empty to
-                    // non-empty. After a drain that found work the mask stays set while this
-                    // thread yields once: a vCPU sharing its CPU queues more without signalling
-                    // (each signal is an exit), and the second drain takes it all.
-                    if Self.drain(&open.channel, into: &device) > 0 {
+                    // non-empty. For devices that batch, the mask stays set after a drain that
+                    // found work while this thread yields once: a vCPU sharing its CPU queues more
+                    // without signalling (each signal is an exit); the second drain takes it all.
+                    if Self.drain(&open.channel, into: &device) > 0, device.batchesGuestSignals {
                         NamedThread.yieldProcessor()
                         _ = Self.drain(&open.channel, into: &device)
                     }
