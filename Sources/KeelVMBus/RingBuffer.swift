@@ -144,6 +144,14 @@ public struct RingBuffer: Sendable {
         }
     }
 
+    private mutating func storeData(_ value: UInt32, at offset: Int) throws(RingBufferError) {
+        do {
+            try memory.storeUInt32(value, at: dataAddress(offset % dataSize).address)
+        } catch {
+            throw latch(.memory(error))
+        }
+    }
+
     private mutating func writeData(_ bytes: ArraySlice<UInt8>, at start: Int) throws(RingBufferError) {
         var offset = start % dataSize
         var done = bytes.startIndex
@@ -212,9 +220,8 @@ public struct RingBuffer: Sendable {
         let pending = Int(try load(Control.pendingSendSize) & ~7)
         let signal = pending != 0 && freeBefore <= pending && freeAfter > pending
         // From the copy: the ring space is the guest's again once the read index moved.
-        let transactionID = (8..<16).reduce(UInt64(0)) { $0 | UInt64(bytes[$1]) << (8 * ($1 - 8)) }
         let packet = VMBusPacket(rawType: UInt16(truncatingIfNeeded: typeAndOffset), flags: UInt16(lengthAndFlags >> 16),
-                                 transactionID: transactionID, dataOffset: dataOffset, bytes: bytes)
+                                 transactionID: ByteReader(bytes).u64(8), dataOffset: dataOffset, bytes: bytes)
         return ReadResult(packet: packet, signalWriter: signal)
     }
 
@@ -256,14 +263,9 @@ public struct RingBuffer: Sendable {
             guard try bytesAvailableToWrite() > total else { return .full(required: total) }
         }
         try writeData(packet.bytes[...], at: Int(write))
-        // Trailer: the previous write index in the high half (8-byte aligned: one page, no wrap).
-        let trailer = dataAddress((Int(write) + packet.bytes.count) % dataSize).address
-        do {
-            try memory.storeUInt32(0, at: trailer)
-            try memory.storeUInt32(write, at: trailer + 4)
-        } catch {
-            throw latch(.memory(error))
-        }
+        // Trailer: the previous write index in the high half.
+        try storeData(0, at: Int(write) + packet.bytes.count)
+        try storeData(write, at: Int(write) + packet.bytes.count + 4)
         if requestedSpace {
             try store(0, Control.pendingSendSize)
             requestedSpace = false
