@@ -39,15 +39,19 @@ extension NetworkAdapterProtocol {
     public mutating func reserveReceive() -> ReceiveReservation? {
         guard acceptsFrames, let sectionSize = receiveBuffer?.sectionSize else { return nil }
         let room = sectionSize - Self.directHeaderRoom
-        let count = offloadSettings.coalescing ? (ReceiveOffload.maxCoalescedFrame + room - 1) / room : 1
+        let largest = offloadSettings.coalescing ? ReceiveOffload.maxCoalescedFrame : room
+        let count = (largest + room - 1) / room
         // Bound only after reserving: a copy alive while the buffer is mutated would copy its free list.
         guard let sections = receiveBuffer?.reserve(count), let buffer = receiveBuffer else { return nil }
         var segments: [GuestSegment] = []
+        var remaining = max(largest, room)
         for section in sections {
+            let length = min(room, remaining)
             segments += buffer.pages.segments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom,
-                                              length: room) ?? []
+                                              length: length) ?? []
+            remaining -= length
         }
-        return ReceiveReservation(sections: sections, dataSegments: segments, capacity: room * count)
+        return ReceiveReservation(sections: sections, dataSegments: segments, capacity: max(largest, room))
     }
 
     public mutating func cancel(_ reservation: ReceiveReservation) {

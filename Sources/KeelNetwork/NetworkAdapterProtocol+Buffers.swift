@@ -11,7 +11,7 @@ extension NetworkAdapterProtocol {
 
     /// Answers the pending SEND_RECV_BUF. `pages`: the page-aligned guest-physical addresses of
     /// the GPADL it named (`GPADL.wholePageAddresses`), or nil if there is no such usable GPADL.
-    /// Success announces one section {offset 0, S, N, S×N} with S = `receiveSectionSize`.
+    /// Success announces one section {offset 0, S, N, S×N} with S = `receiveSectionSize(bufferBytes:)`.
     public mutating func attachReceiveBuffer(pages: [UInt64]?) -> [NetworkAction] {
         guard let request = pendingReceiveBuffer else {
             return [.diagnostic(NetworkDiagnostic(.bufferRefused, "receive buffer attached with no request pending"))]
@@ -20,7 +20,7 @@ extension NetworkAdapterProtocol {
         let type = NVSPMessageType.sendReceiveBufferComplete
         guard let list = PageList(pages, maxPages: Self.maxBufferPages),
               let buffer = ReceiveBuffer(gpadlHandle: request.gpadlHandle, id: request.id, pages: list,
-                                         sectionSize: configuration.receiveSectionSize) else {
+                                         sectionSize: configuration.receiveSectionSize(bufferBytes: list.byteCount)) else {
             return complete(transactionID: request.transactionID, requested: request.completionRequested,
                             [type, NVSPStatus.failure, 0])
                 + [.diagnostic(NetworkDiagnostic(.bufferRefused, "receive buffer GPADL \(request.gpadlHandle) unusable"))]

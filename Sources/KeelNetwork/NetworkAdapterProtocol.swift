@@ -44,6 +44,20 @@ public struct NetworkAdapterProtocol: Sendable {
         /// Receive sub-allocation size: 256 bytes for RNDIS header and PPIs, the frame, slack;
         /// 8-aligned, and never below 576 so the largest control response (a 512-byte name) fits.
         public var receiveSectionSize: Int { max(576, (256 + mtu + 36 + 7) / 8 * 8) }
+        /// Receive sub-allocation size for a buffer of `bufferBytes`: 64 KiB when at least
+        /// `minimumCoalescedSections` of those fit (Linux's default 18 MB buffer holds 276), so
+        /// a coalesced TCP packet is one RNDIS message for Keel to write and the guest to parse,
+        /// not a chain of ~40; else `receiveSectionSize`. Like a virtio ring of 256 buffers,
+        /// the guest then has a few hundred frames outstanding at most.
+        public func receiveSectionSize(bufferBytes: Int) -> Int {
+            bufferBytes / Self.coalescedSectionSize >= Self.minimumCoalescedSections
+                ? Self.coalescedSectionSize : receiveSectionSize
+        }
+        /// 64 KiB: the guest allocates one section-sized bounce buffer per channel, and this
+        /// keeps it an order-4 allocation. A frame past 64 KiB less the RNDIS header room
+        /// (rare: TCP's GSO packets stop below 64 KiB) takes two sections.
+        public static let coalescedSectionSize = 65536
+        public static let minimumCoalescedSections = 128
         /// Largest untagged Ethernet frame.
         public var maxFrameLength: Int { mtu + 14 }
     }

@@ -32,8 +32,17 @@ func linuxAcceptsReceiveCompletion(_ payload: [UInt8], bufferSize: Int) -> Bool 
         guest.nvspInit()
         let reply = try #require(completion(guest, type: 102))
         #expect(linuxAcceptsReceiveCompletion(reply.payload, bufferSize: 16 << 20))
-        #expect(le32(reply.payload, 20) == UInt32((16 << 20) / 1792))
+        // Large enough for 64 KiB sections: a coalesced packet is one message, not a chain.
+        #expect(Array(fields(reply.payload).prefix(7)) == [102, 1, 1, 0, 65536, 256, 16 << 20])
         #expect(guest.adapter.sendBufferSectionCount == 255 * 4096 / 6144)
+    }
+
+    @Test func bufferTooSmallForEnoughLargeSectionsKeepsFrameSizedOnes() throws {
+        var guest = GuestHarness(receivePageCount: 127 * 16 + 15, sendPageCount: 16)
+        guest.nvspInit()
+        let reply = try #require(completion(guest, type: 102))
+        #expect(linuxAcceptsReceiveCompletion(reply.payload, bufferSize: guest.receiveBufferSize))
+        #expect(le32(reply.payload, 16) == 1792)
     }
 
     @Test func sendBufferCompletionAnnouncesSixKiBSections() throws {

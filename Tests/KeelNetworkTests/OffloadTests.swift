@@ -367,6 +367,27 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
         #expect(guest.adapter.freeDataSections == free)   // completed, and the unused sections came back
     }
 
+    @Test func largeSectionsTakeACoalescedPacketWhole() throws {
+        let gso = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.gsoTCPv4,
+                                  headerLength: 54, segmentSize: 1448, checksumStart: 34, checksumOffset: 16)
+        // 16 MiB, as Linux: 64 KiB sections. The largest IPv4 packet is just past one section's room.
+        for (payload, expectedFragments) in [(60000, 1), (65495, 2)] {
+            var guest = readyGuest(receivePageCount: 4096)
+            let free = guest.adapter.freeDataSections
+            let frame = tcpFrame(payload: payload)
+            let (rebuilt, _, fragments) = ReceiveOffloadTests().reassemble(try receive(frame, header: gso, guest: &guest))
+            #expect(rebuilt == frame)
+            #expect(fragments == expectedFragments)
+            #expect(guest.adapter.freeDataSections == free)
+            // The copying path cuts the same way.
+            let before = guest.received.count
+            let delivery = guest.adapter.deliverFrames([ReceivedFrame(frame, header: gso)]).delivery
+            guest.accept(try #require(delivery))
+            let copied = ReceiveOffloadTests().reassemble(guest.received[before...].map(\.message))
+            #expect(copied.frame == frame && copied.fragments == expectedFragments)
+        }
+    }
+
     @Test func smallFrameGetsItsChecksumCompleted() throws {
         var guest = readyGuest()
         var frame = tcpFrame(payload: 300)
