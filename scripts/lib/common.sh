@@ -25,6 +25,12 @@ keel_need() {
   done
 }
 
+# keel_median: the median of the numbers on stdin, one per line ("na" when there are none);
+# an even count gives the mean of the middle two.
+keel_median() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "na"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # keel_now: wall-clock seconds with microseconds (bash 5 EPOCHREALTIME, no fork).
 keel_now() { printf '%s\n' "${EPOCHREALTIME/,/.}"; }
 
