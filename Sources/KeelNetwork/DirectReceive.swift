@@ -39,19 +39,20 @@ extension NetworkAdapterProtocol {
     public mutating func reserveReceive() -> ReceiveReservation? {
         guard acceptsFrames, let sectionSize = receiveBuffer?.sectionSize else { return nil }
         let room = sectionSize - Self.directHeaderRoom
+        // Sections are at most 64 KiB, so a coalesced frame's limit is never below one section's room.
         let largest = offloadSettings.coalescing ? ReceiveOffload.maxCoalescedFrame : room
         let count = (largest + room - 1) / room
         // Bound only after reserving: a copy alive while the buffer is mutated would copy its free list.
         guard let sections = receiveBuffer?.reserve(count), let buffer = receiveBuffer else { return nil }
         var segments: [GuestSegment] = []
-        var remaining = max(largest, room)
+        var remaining = largest
         for section in sections {
             let length = min(room, remaining)
             segments += buffer.pages.segments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom,
                                               length: length) ?? []
             remaining -= length
         }
-        return ReceiveReservation(sections: sections, dataSegments: segments, capacity: max(largest, room))
+        return ReceiveReservation(sections: sections, dataSegments: segments, capacity: largest)
     }
 
     public mutating func cancel(_ reservation: ReceiveReservation) {
