@@ -56,6 +56,8 @@ let package = Package(
         .executableTarget(name: "keeld", dependencies: ["KeelManagement", "KeelSystem"]),
         // Writes the tiny test kernels for the host benchmarks.
         .executableTarget(name: "keel-tiny-kernel", dependencies: ["KeelTestSupport"]),
+        // The NetVSP data path without a VM (fake guest, socket-pair TAP), for profiling.
+        .executableTarget(name: "keel-netpath-bench", dependencies: ["KeelDevices", "KeelNetwork", "KeelSystem", "KeelVMBus"]),
         // Test support: boots real guests under a chosen VMM and parses the guest agent's report.
         .target(name: "KeelTestSupport", dependencies: ["KeelSystem"]),
         .testTarget(name: "KeelPlatformTests", dependencies: ["KeelPlatform"]),

@@ -77,7 +77,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
             // costs less for them than reserving a whole chain of sections. The last frame's size
             // picks the way for the next.
             if expectLargeFrames, queue.isEmpty, !channel.isCongested, let reservation = adapter.reserveReceive() {
-                let ranges = reservation.dataSegments.map { (address: $0.address, length: $0.length) }
+                let ranges = reservation.dataSegments
                 if ranges.allSatisfy({ memory.contains($0.address, count: $0.length) }) {
                     guard let frame = readDirect(into: reservation, ranges) else {
                         adapter.cancel(reservation)
@@ -108,7 +108,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
 
     /// One TAP frame read into reserved receive sections (`ranges`, guest RAM), with its first
     /// bytes read back; nil when none is waiting.
-    private func readDirect(into reservation: ReceiveReservation, _ ranges: [(address: UInt64, length: Int)]) -> DirectFrame? {
+    private func readDirect(into reservation: ReceiveReservation, _ ranges: [GuestSegment]) -> DirectFrame? {
         guard let (header, length) = tap.read(intoGuest: ranges, in: memory) else { return nil }
         let visible = length <= DirectFrame.fullReadLimit ? length : DirectFrame.headLength
         return DirectFrame(reservation: reservation, length: length, header: VirtioNetHeader(header) ?? VirtioNetHeader(),
@@ -152,7 +152,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
                 }
             case .transmit(let transmit):
                 if !tap.write(header: transmit.header.bytes, head: transmit.frame,
-                              guestRanges: transmit.rest.map { ($0.address, $0.length) }, in: memory) {
+                              guestRanges: transmit.rest, in: memory) {
                     _ = log.log("network \(tap.name): host side not ready or refused a frame, frame dropped")
                 }
             case .deliver(let delivery):
@@ -191,6 +191,6 @@ public struct NetworkAdapterDevice: VMBusDevice {
     /// The guest bytes of an RNDIS transfer (at most the first `limit`), or nil if any part is
     /// outside guest memory.
     private func read(_ segments: [GuestSegment], limit: Int = .max) -> [UInt8]? {
-        memory.gather(segments.map { ($0.address, $0.length) }, limit: limit)
+        memory.gather(segments, limit: limit)
     }
 }

@@ -138,7 +138,7 @@ public struct StorageControllerDevice: VMBusDevice {
 
     /// Runs an image operation over the first `length` bytes of the guest buffer.
     private func run(_ disk: SCSIAddress, _ request: StorageRequest, _ length: Int,
-                     _ body: (DiskImage, [(address: UInt64, length: Int)]) throws(DiskIOError) -> Void) -> SCSIIOResult {
+                     _ body: (DiskImage, [GuestSegment]) throws(DiskIOError) -> Void) -> SCSIIOResult {
         guard let image = images[disk], let segments = request.guestSegments(length: length) else {
             return .ioError(code: EINVAL)
         }

@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// Receive sections reserved for one frame that the backend reads straight into guest memory,
 /// so Keel never copies received payload: each section's data area follows a fixed room for the
 /// RNDIS header and PPIs, which are written once the frame's length is known.

@@ -1,15 +1,5 @@
+import KeelSystem
 import KeelVMBus
-
-/// A run of guest-physical bytes.
-public struct GuestSegment: Sendable, Equatable {
-    public let address: UInt64
-    public let length: Int
-
-    public init(address: UInt64, length: Int) {
-        self.address = address
-        self.length = length
-    }
-}
 
 extension [GuestSegment] {
     /// The runs holding bytes `offset ..< offset + length` of the concatenated segments; nil if

@@ -1,3 +1,4 @@
+import KeelSystem
 import KeelVMBus
 
 extension NetworkAdapterProtocol {
@@ -115,7 +116,7 @@ extension NetworkAdapterProtocol {
         if packet.rawType == VMBusPacketType.dataUsingGPADirect.rawValue {
             do {
                 let buffer = try GPADirectBuffer(packet: packet, maxPages: 64)
-                segments += buffer.guestSegments().map { GuestSegment(address: $0.address, length: $0.length) }
+                segments += buffer.guestSegments()
                 gpa = buffer
             } catch {
                 return reject(packet, type: type, .badSendRequest, "bad GPA-direct ranges: \(error)")

@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// Little-endian reads of guest bytes at absolute offsets. Bytes past either end read as zero,
 /// so a missed length check on guest input can never trap.
 extension Array where Element == UInt8 {

@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// Why a guest RNDIS PACKET message was dropped. Every field was written by the guest.
 enum RNDISPacketError: Error, Equatable, CustomStringConvertible {
     case truncated(length: Int)

@@ -1,3 +1,4 @@
+import KeelSystem
 import KeelVMBus
 
 /// An EXECUTE_SRB the controller accepted: the SRB, its data buffer (GPA-direct packets) and what
@@ -17,7 +18,7 @@ public struct StorageRequest: Sendable, Equatable {
 
     /// The guest-physical segments of the first `length` bytes of the buffer (where data-in bytes
     /// go, or where write / UNMAP data comes from); nil if the buffer is shorter. Empty for 0.
-    public func guestSegments(length: Int) -> [(address: UInt64, length: Int)]? {
+    public func guestSegments(length: Int) -> [GuestSegment]? {
         guard length > 0 else { return length == 0 ? [] : nil }
         guard length <= bufferLength else { return nil }
         return buffer?.segments(from: 0, length: length)

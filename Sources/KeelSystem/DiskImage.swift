@@ -31,12 +31,12 @@ public final class DiskImage: Sendable {
 
     /// Reads `length` bytes at `offset` of the image into guest RAM, in the order of `segments`
     /// (guest-physical address, length). Bytes past the end of the image read as zeros.
-    public func read(at offset: UInt64, into segments: [(address: UInt64, length: Int)], of ram: GuestRAM) throws(DiskIOError) {
+    public func read(at offset: UInt64, into segments: [GuestSegment], of ram: GuestRAM) throws(DiskIOError) {
         try transfer(at: offset, segments, ram, write: false)
     }
 
     /// Writes guest RAM (`segments`, in order) to the image at `offset`.
-    public func write(at offset: UInt64, from segments: [(address: UInt64, length: Int)], of ram: GuestRAM) throws(DiskIOError) {
+    public func write(at offset: UInt64, from segments: [GuestSegment], of ram: GuestRAM) throws(DiskIOError) {
         guard !readOnly else { throw .readOnly }
         try transfer(at: offset, segments, ram, write: true)
     }
@@ -56,7 +56,7 @@ public final class DiskImage: Sendable {
 
     private static let maxVectors = 1024   // IOV_MAX
 
-    private func transfer(at offset: UInt64, _ segments: [(address: UInt64, length: Int)], _ ram: GuestRAM,
+    private func transfer(at offset: UInt64, _ segments: [GuestSegment], _ ram: GuestRAM,
                           write: Bool) throws(DiskIOError) {
         var vectors: [iovec] = []
         vectors.reserveCapacity(segments.count)

@@ -1,6 +1,17 @@
 import CKVM
 import Synchronization
 
+/// A run of guest-physical bytes: the unit of scatter-gather I/O (an iovec entry once mapped).
+public struct GuestSegment: Sendable, Equatable {
+    public let address: UInt64
+    public let length: Int
+
+    public init(address: UInt64, length: Int) {
+        self.address = address
+        self.length = length
+    }
+}
+
 /// Bounds-checked access to guest-physical memory, for protocol code (SynIC pages, VMBus rings,
 /// GPADL buffers) that must be testable without KVM. `GuestRAM` is the real implementation;
 /// `BufferGuestMemory` is an array-backed one for tests.

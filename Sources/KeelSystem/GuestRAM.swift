@@ -97,7 +97,7 @@ public final class GuestRAM: @unchecked Sendable {
 
     /// The bytes of guest-physical runs in order, at most `limit` of them (scatter-gather
     /// lists such as a SCSI request's pages or an RNDIS transfer); nil if a part is not RAM.
-    public func gather(_ segments: [(address: UInt64, length: Int)], limit: Int = .max) -> [UInt8]? {
+    public func gather(_ segments: [GuestSegment], limit: Int = .max) -> [UInt8]? {
         let total = min(limit, segments.reduce(0) { $0 + $1.length })
         var pointers: [(UnsafeMutableRawPointer, Int)] = []
         var remaining = total
@@ -119,7 +119,7 @@ public final class GuestRAM: @unchecked Sendable {
 
     /// Writes `bytes` across guest-physical runs in order; false if a part is not RAM or the
     /// runs hold more than `bytes`.
-    public func scatter(_ bytes: [UInt8], to segments: [(address: UInt64, length: Int)]) -> Bool {
+    public func scatter(_ bytes: [UInt8], to segments: [GuestSegment]) -> Bool {
         var offset = 0
         for segment in segments {
             guard segment.length <= bytes.count - offset,

@@ -17,8 +17,11 @@ public final class TapDevice: @unchecked Sendable {
     /// Largest frame read: a 64 KiB IP packet the kernel did not segment, tagged.
     public static let maxFrameSize = 0xFFFF + 18
 
+    /// Set for one end of a `pair`: there is no interface behind it, and its link is always up.
+    private let isSocket: Bool
+
     /// Opens `name`, creating the interface when it does not exist (that needs CAP_NET_ADMIN).
-    public init(name: String) throws(SystemError) {
+    public convenience init(name: String) throws(SystemError) {
         let fd = ckvm_tap_open(name)
         guard fd >= 0 else {
             let code = errno
@@ -26,9 +29,36 @@ public final class TapDevice: @unchecked Sendable {
                 ? " (needs CAP_NET_ADMIN, or a TAP created for this user: ip tuntap add \(name) mode tap user $USER)" : ""
             throw SystemError("open TAP \(name)\(hint)", errno: code)
         }
+        self.init(name: name, descriptor: OwnedDescriptor(adopting: fd), isSocket: false)
+    }
+
+    private init(name: String, descriptor: OwnedDescriptor, isSocket: Bool) {
         self.name = name
-        descriptor = OwnedDescriptor(adopting: fd)
+        self.descriptor = descriptor
+        self.isSocket = isSocket
         scratch = .allocate(byteCount: Self.headerSize + Self.maxFrameSize, alignment: 16)
+    }
+
+    /// Two connected non-blocking `SOCK_SEQPACKET` sockets that behave like a TAP and its host
+    /// side: one header-and-frame record per read or write, each way. For driving the network
+    /// adapter without CAP_NET_ADMIN or a kernel network stack (the data-path benchmark).
+    /// `setOffloads` fails on them; their link is always up. `bufferBytes` sizes the socket
+    /// buffers (forced beyond the system limit when running as root).
+    public static func pair(name: String, bufferBytes: Int = 8 << 20) throws(SystemError) -> (TapDevice, peer: TapDevice) {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                         0, &fds) == 0 else {
+            throw SystemError("socketpair for \(name)", errno: errno)
+        }
+        var size = Int32(clamping: bufferBytes)
+        for fd in fds {
+            for (forced, plain) in [(SO_SNDBUFFORCE, SO_SNDBUF), (SO_RCVBUFFORCE, SO_RCVBUF)]
+            where setsockopt(fd, SOL_SOCKET, forced, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+                _ = setsockopt(fd, SOL_SOCKET, plain, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
+        return (TapDevice(name: name, descriptor: OwnedDescriptor(adopting: fds[0]), isSocket: true),
+                TapDevice(name: name + "-peer", descriptor: OwnedDescriptor(adopting: fds[1]), isSocket: true))
     }
 
     deinit { scratch.deallocate() }
@@ -54,7 +84,7 @@ public final class TapDevice: @unchecked Sendable {
     /// it there; nothing is copied here). Returns its virtio-net header bytes and length, or nil
     /// when no frame is waiting or a range is not guest RAM. A frame longer than the ranges is
     /// truncated by the kernel; the caller sizes them for the largest frame it accepts.
-    public func read(intoGuest guestRanges: [(address: UInt64, length: Int)], in memory: GuestRAM)
+    public func read(intoGuest guestRanges: [GuestSegment], in memory: GuestRAM)
         -> (header: [UInt8], length: Int)? {
         var header = [UInt8](repeating: 0, count: Self.headerSize)
         var vectors: [iovec] = [iovec(iov_base: nil, iov_len: 0)]
@@ -73,7 +103,7 @@ public final class TapDevice: @unchecked Sendable {
     /// Sends one frame behind its virtio-net header: its first bytes are `head`, the rest (if
     /// any) is read by the kernel straight from guest memory (no copy here). False if a range is
     /// not guest RAM, or the host side is not ready (down, queue full) or refused the frame.
-    public func write(header: [UInt8], head: [UInt8], guestRanges: [(address: UInt64, length: Int)],
+    public func write(header: [UInt8], head: [UInt8], guestRanges: [GuestSegment],
                       in memory: GuestRAM) -> Bool {
         var total = header.count + head.count
         var vectors = [iovec(iov_base: nil, iov_len: 0), iovec(iov_base: nil, iov_len: 0)]
@@ -93,6 +123,7 @@ public final class TapDevice: @unchecked Sendable {
 
     /// Whether the host side of the interface is administratively up (IFF_UP in sysfs flags).
     public var isUp: Bool {
+        if isSocket { return true }
         guard let text = try? Host.readFile("/sys/class/net/\(name)/flags"),
               let flags = UInt32(String(decoding: text, as: UTF8.self)
                   .trimmingPrefix("0x").filter { !$0.isWhitespace }, radix: 16) else { return false }

@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// Why the page ranges of a GPA-direct packet were refused. The guest wrote every field.
 public enum GPADirectError: Error, Sendable, Equatable {
     /// The packet is not `VM_PKT_DATA_USING_GPA_DIRECT` (type 9).
@@ -44,7 +46,26 @@ public struct GPADirectBuffer: Sendable, Equatable {
     /// 52-bit guest-physical address space.
     public static let defaultMaxPFN: UInt64 = (1 << 40) - 1
 
-    public let ranges: [Range]
+    /// The ranges' shapes in order, and all their pages in one list: two allocations however
+    /// many ranges there are (netvsc sends one range per page, about 18 for a large send).
+    private let shapes: [Shape]
+    private let pfns: [UInt64]
+    /// Bytes the buffer describes (the sum of the ranges' byte counts).
+    public let totalBytes: Int
+
+    private struct Shape: Sendable, Equatable {
+        let byteCount: Int
+        let byteOffset: Int
+        /// Index of the range's first page in `pfns`, and its page count.
+        let firstPage: Int
+        let pageCount: Int
+    }
+
+    /// The ranges as the guest described them.
+    public var ranges: [Range] {
+        shapes.map { Range(byteCount: $0.byteCount, byteOffset: $0.byteOffset,
+                           pfns: Array(pfns[$0.firstPage..<$0.firstPage + $0.pageCount])) }
+    }
 
     /// Parses the ranges in the header of a type-9 packet (between descriptor and data offset):
     /// `reserved u32, range_count u32`, then per range `byte_count u32, byte_offset u32,
@@ -54,32 +75,41 @@ public struct GPADirectBuffer: Sendable, Equatable {
         guard packet.rawType == VMBusPacketType.dataUsingGPADirect.rawValue else {
             throw .wrongPacketType(packet.rawType)
         }
+        let bytes = packet.bytes
         let start = VMBusPacket.descriptorSize
-        guard packet.dataOffset >= start, packet.dataOffset <= packet.bytes.count else { throw .malformedPacket }
-        let header = ByteReader(Array(packet.bytes[start..<packet.dataOffset]))
-        guard header.count >= 8 else { throw .truncatedHeader(needed: 8, available: header.count) }
-        let count = Int(header.u32(4))
+        guard packet.dataOffset >= start, packet.dataOffset <= bytes.count else { throw .malformedPacket }
+        // Offsets below are relative to the header's start; every read is bounds-checked first.
+        let available = packet.dataOffset - start
+        guard available >= 8 else { throw .truncatedHeader(needed: 8, available: available) }
+        let count = Int(Self.u32(bytes, start + 4))
         guard count > 0 else { throw .noRanges }
         guard count <= maxRanges else { throw .tooManyRanges(count: count, limit: maxRanges) }
-
-        var ranges: [Range] = []
+        let pfnLimit = min(maxPFN, UInt64.max >> 12)
+        var shapes: [Shape] = []
+        shapes.reserveCapacity(count)
+        var pfns: [UInt64] = []
+        pfns.reserveCapacity(min(maxPages, (available - 8) / 8))
         var offset = 8
-        var pages = 0
+        var total = 0
         for index in 0..<count {
-            guard header.count - offset >= 8 else { throw .truncatedHeader(needed: offset + 8, available: header.count) }
-            let byteCount = Int(header.u32(offset))
-            let byteOffset = Int(header.u32(offset + 4))
+            guard available - offset >= 8 else { throw .truncatedHeader(needed: offset + 8, available: available) }
+            let byteCount = Int(Self.u32(bytes, start + offset))
+            let byteOffset = Int(Self.u32(bytes, start + offset + 4))
             try Self.checkShape(index: index, byteCount: byteCount, byteOffset: byteOffset)
             let pageCount = Self.pageCount(byteOffset: byteOffset, byteCount: byteCount)
-            guard pageCount <= maxPages - pages else { throw .tooManyPages(limit: maxPages) }
-            pages += pageCount
+            guard pageCount <= maxPages - pfns.count else { throw .tooManyPages(limit: maxPages) }
             let needed = offset + 8 + pageCount * 8
-            guard header.count >= needed else { throw .truncatedHeader(needed: needed, available: header.count) }
-            let pfns = (0..<pageCount).map { header.u64(offset + 8 + 8 * $0) }
-            ranges.append(Range(byteCount: byteCount, byteOffset: byteOffset, pfns: pfns))
+            guard available >= needed else { throw .truncatedHeader(needed: needed, available: available) }
+            shapes.append(Shape(byteCount: byteCount, byteOffset: byteOffset, firstPage: pfns.count, pageCount: pageCount))
+            for page in 0..<pageCount {
+                let pfn = Self.u64(bytes, start + offset + 8 + 8 * page)
+                guard pfn <= pfnLimit else { throw .pfnOutOfRange(range: index, pfn: pfn, limit: pfnLimit) }
+                pfns.append(pfn)
+            }
+            total += byteCount
             offset = needed
         }
-        try self.init(ranges: ranges, maxRanges: maxRanges, maxPages: maxPages, maxPFN: maxPFN)
+        (self.shapes, self.pfns, totalBytes) = (shapes, pfns, total)
     }
 
     /// Builds a buffer from ranges, with the same checks as parsing (for tests and guest models).
@@ -88,39 +118,40 @@ public struct GPADirectBuffer: Sendable, Equatable {
         guard !ranges.isEmpty else { throw .noRanges }
         guard ranges.count <= maxRanges else { throw .tooManyRanges(count: ranges.count, limit: maxRanges) }
         let pfnLimit = min(maxPFN, UInt64.max >> 12)
-        var pages = 0
+        var shapes: [Shape] = []
+        var pfns: [UInt64] = []
         for (index, range) in ranges.enumerated() {
             try Self.checkShape(index: index, byteCount: range.byteCount, byteOffset: range.byteOffset)
             let expected = Self.pageCount(byteOffset: range.byteOffset, byteCount: range.byteCount)
             guard range.pfns.count == expected else {
                 throw .pageCountMismatch(range: index, expected: expected, actual: range.pfns.count)
             }
-            guard expected <= maxPages - pages else { throw .tooManyPages(limit: maxPages) }
-            pages += expected
+            guard expected <= maxPages - pfns.count else { throw .tooManyPages(limit: maxPages) }
             if let bad = range.pfns.first(where: { $0 > pfnLimit }) {
                 throw .pfnOutOfRange(range: index, pfn: bad, limit: pfnLimit)
             }
+            shapes.append(Shape(byteCount: range.byteCount, byteOffset: range.byteOffset, firstPage: pfns.count,
+                                pageCount: expected))
+            pfns += range.pfns
         }
-        self.ranges = ranges
+        (self.shapes, self.pfns, totalBytes) = (shapes, pfns, ranges.reduce(0) { $0 + $1.byteCount })
     }
-
-    /// Bytes the buffer describes (the sum of the ranges' byte counts).
-    public var totalBytes: Int { ranges.reduce(0) { $0 + $1.byteCount } }
 
     /// The guest-physical byte segments of the buffer in order, physically adjacent pieces merged:
     /// what an I/O path turns into an iovec.
-    public func guestSegments() -> [(address: UInt64, length: Int)] {
-        var result: [(address: UInt64, length: Int)] = []
-        for range in ranges {
-            var remaining = range.byteCount
-            var pageOffset = range.byteOffset
-            for pfn in range.pfns where remaining > 0 {
+    public func guestSegments() -> [GuestSegment] {
+        var result: [GuestSegment] = []
+        result.reserveCapacity(pfns.count)
+        for shape in shapes {
+            var remaining = shape.byteCount
+            var pageOffset = shape.byteOffset
+            for pfn in pfns[shape.firstPage..<shape.firstPage + shape.pageCount] where remaining > 0 {
                 let length = min(Self.pageSize - pageOffset, remaining)
                 let address = pfn << 12 | UInt64(pageOffset)
                 if let last = result.last, last.address &+ UInt64(last.length) == address {
-                    result[result.count - 1].length = last.length + length
+                    result[result.count - 1] = GuestSegment(address: last.address, length: last.length + length)
                 } else {
-                    result.append((address, length))
+                    result.append(GuestSegment(address: address, length: length))
                 }
                 remaining -= length
                 pageOffset = 0
@@ -131,10 +162,10 @@ public struct GPADirectBuffer: Sendable, Equatable {
 
     /// The segments holding bytes `offset ..< offset + length` of the buffer; nil if that is not
     /// inside the buffer. An empty sub-range gives no segments.
-    public func segments(from offset: Int, length: Int) -> [(address: UInt64, length: Int)]? {
+    public func segments(from offset: Int, length: Int) -> [GuestSegment]? {
         let total = totalBytes
         guard offset >= 0, length >= 0, offset <= total, length <= total - offset else { return nil }
-        var result: [(address: UInt64, length: Int)] = []
+        var result: [GuestSegment] = []
         var skip = offset
         var remaining = length
         for segment in guestSegments() where remaining > 0 {
@@ -143,7 +174,7 @@ public struct GPADirectBuffer: Sendable, Equatable {
                 continue
             }
             let take = min(segment.length - skip, remaining)
-            result.append((segment.address + UInt64(skip), take))
+            result.append(GuestSegment(address: segment.address + UInt64(skip), length: take))
             remaining -= take
             skip = 0
         }
@@ -154,11 +185,11 @@ public struct GPADirectBuffer: Sendable, Equatable {
     public func encodedHeader() -> [UInt8] {
         var w = ByteWriter()
         w.u32(0)
-        w.u32(UInt32(truncatingIfNeeded: ranges.count))
-        for range in ranges {
-            w.u32(UInt32(truncatingIfNeeded: range.byteCount))
-            w.u32(UInt32(truncatingIfNeeded: range.byteOffset))
-            for pfn in range.pfns { w.u64(pfn) }
+        w.u32(UInt32(truncatingIfNeeded: shapes.count))
+        for shape in shapes {
+            w.u32(UInt32(truncatingIfNeeded: shape.byteCount))
+            w.u32(UInt32(truncatingIfNeeded: shape.byteOffset))
+            for pfn in pfns[shape.firstPage..<shape.firstPage + shape.pageCount] { w.u64(pfn) }
         }
         return w.bytes
     }
@@ -178,5 +209,14 @@ public struct GPADirectBuffer: Sendable, Equatable {
 
     private static func pageCount(byteOffset: Int, byteCount: Int) -> Int {
         (byteOffset + byteCount + pageSize - 1) / pageSize
+    }
+
+    /// Little-endian fields of the packet (the caller checked the bounds).
+    private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+    }
+
+    private static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+        UInt64(u32(bytes, at)) | UInt64(u32(bytes, at + 4)) << 32
     }
 }

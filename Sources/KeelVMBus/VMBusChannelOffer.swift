@@ -46,4 +46,18 @@ public struct VMBusChannelOpen: Sendable, Equatable {
     public let hostToGuestRing: [UInt64]
     /// OPENCHANNEL's 120 bytes of device-specific data.
     public let userData: [UInt8]
+
+    public init(relid: UInt32, openID: UInt32, classID: VMBusGUID, instanceID: VMBusGUID, signalConnectionID: UInt32,
+                targetVP: UInt32, ringGPADL: UInt32, guestToHostRing: [UInt64], hostToGuestRing: [UInt64], userData: [UInt8]) {
+        self.relid = relid
+        self.openID = openID
+        self.classID = classID
+        self.instanceID = instanceID
+        self.signalConnectionID = signalConnectionID
+        self.targetVP = targetVP
+        self.ringGPADL = ringGPADL
+        self.guestToHostRing = guestToHostRing
+        self.hostToGuestRing = hostToGuestRing
+        self.userData = userData
+    }
 }

@@ -1,4 +1,5 @@
 import KeelNetwork
+import KeelSystem
 @testable import KeelVMBus
 import Testing
 
