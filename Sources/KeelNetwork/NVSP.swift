@@ -52,10 +52,11 @@ enum NVSPMessage {
 
     /// A 40-byte NVSP message: the u32 fields in order, zero-padded.
     static func encode(_ fields: [UInt32]) -> [UInt8] {
-        var w = LEWriter(capacity: size)
-        for field in fields.prefix(size / 4) { w.u32(field) }
-        w.zeros(size - w.bytes.count)
-        return w.bytes
+        var bytes = [UInt8](repeating: 0, count: size)
+        for (index, field) in fields.prefix(size / 4).enumerated() {
+            for i in 0..<4 { bytes[4 * index + i] = UInt8(truncatingIfNeeded: field >> (8 * i)) }
+        }
+        return bytes
     }
 
     /// Minimum payload length (type included) of each guest→host request this host parses.

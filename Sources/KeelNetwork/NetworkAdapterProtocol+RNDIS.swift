@@ -71,7 +71,11 @@ extension NetworkAdapterProtocol {
               let rest = transfer.segments.subrange(offset: restRange.lowerBound, length: restRange.count) else { return nil }
         var frame = head
         frame.rest = rest
-        return [.transmit(frame)] + completeTransfer(transfer, status: NVSPStatus.success)
+        guard let completion = completion(transactionID: transfer.transactionID, requested: transfer.completionRequested,
+                                          [NVSPMessageType.sendRNDISPacketComplete, NVSPStatus.success]) else {
+            return [.transmit(frame)]
+        }
+        return [.transmit(frame), .send(completion)]
     }
 
     private func completeTransfer(_ transfer: RNDISTransfer, status: UInt32) -> [NetworkAction] {

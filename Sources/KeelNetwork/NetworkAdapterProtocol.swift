@@ -181,8 +181,13 @@ public struct NetworkAdapterProtocol: Sendable {
 
     /// The completion for a request (if it asked for one) carrying the NVSP `fields`.
     func complete(transactionID: UInt64, requested: Bool, _ fields: [UInt32]) -> [NetworkAction] {
-        guard requested else { return [] }
-        return [.send(VMBusPacket(type: .completion, transactionID: transactionID, payload: NVSPMessage.encode(fields)))]
+        completion(transactionID: transactionID, requested: requested, fields).map { [.send($0)] } ?? []
+    }
+
+    /// The completion packet for a request, if the guest asked for one.
+    func completion(transactionID: UInt64, requested: Bool, _ fields: [UInt32]) -> VMBusPacket? {
+        guard requested else { return nil }
+        return VMBusPacket(type: .completion, transactionID: transactionID, payload: NVSPMessage.encode(fields))
     }
 
     func complete(_ packet: VMBusPacket, _ fields: [UInt32]) -> [NetworkAction] {

@@ -98,18 +98,18 @@ public final class GuestRAM: @unchecked Sendable {
     /// The bytes of guest-physical runs in order, at most `limit` of them (scatter-gather
     /// lists such as a SCSI request's pages or an RNDIS transfer); nil if a part is not RAM.
     public func gather(_ segments: [GuestSegment], limit: Int = .max) -> [UInt8]? {
-        let total = min(limit, segments.reduce(0) { $0 + $1.length })
-        var pointers: [(UnsafeMutableRawPointer, Int)] = []
-        var remaining = total
-        for segment in segments where remaining > 0 {
-            let count = min(segment.length, remaining)
-            guard let p = host(segment.address, count) else { return nil }
-            pointers.append((p, count))
-            remaining -= count
+        // Checked first, copied second: no list of pointers to build.
+        var total = 0
+        for segment in segments where total < limit {
+            let count = min(segment.length, limit - total)
+            guard host(segment.address, count) != nil else { return nil }
+            total += count
         }
         return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
             var offset = 0
-            for (p, count) in pointers where count > 0 {
+            for segment in segments where offset < total {
+                let count = min(segment.length, total - offset)
+                guard let p = host(segment.address, count) else { break }
                 (buffer.baseAddress! + offset).update(from: p.assumingMemoryBound(to: UInt8.self), count: count)
                 offset += count
             }

@@ -10,8 +10,11 @@ import Glibc
 public final class TapDevice: @unchecked Sendable {
     public let name: String
     public let descriptor: OwnedDescriptor
-    /// Read buffer, used only from the adapter's I/O thread.
+    /// Read buffer and iovec array, used only from the adapter's I/O thread.
     private let scratch: UnsafeMutableRawBufferPointer
+    private let vectors: UnsafeMutablePointer<iovec>
+    /// iovecs that `vectors` holds: a GPA-direct send's 64 pages and more.
+    private let vectorCapacity = 80
 
     public static let headerSize = 10
     /// Largest frame read: a 64 KiB IP packet the kernel did not segment, tagged.
@@ -37,6 +40,7 @@ public final class TapDevice: @unchecked Sendable {
         self.descriptor = descriptor
         self.isSocket = isSocket
         scratch = .allocate(byteCount: Self.headerSize + Self.maxFrameSize, alignment: 16)
+        vectors = .allocate(capacity: vectorCapacity)
     }
 
     /// Two connected non-blocking `SOCK_SEQPACKET` sockets that behave like a TAP and its host
@@ -61,7 +65,10 @@ public final class TapDevice: @unchecked Sendable {
                 TapDevice(name: name + "-peer", descriptor: OwnedDescriptor(adopting: fds[1]), isSocket: true))
     }
 
-    deinit { scratch.deallocate() }
+    deinit {
+        scratch.deallocate()
+        vectors.deallocate()
+    }
 
     /// Which offloads frames read from the TAP may still need: a checksum to complete
     /// (TUN_F_CSUM) and TCP segmentation (TUN_F_TSO4/6, which need the checksum one).
@@ -86,18 +93,13 @@ public final class TapDevice: @unchecked Sendable {
     /// truncated by the kernel; the caller sizes them for the largest frame it accepts.
     public func read(intoGuest guestRanges: [GuestSegment], in memory: GuestRAM)
         -> (header: [UInt8], length: Int)? {
-        var header = [UInt8](repeating: 0, count: Self.headerSize)
-        var vectors: [iovec] = [iovec(iov_base: nil, iov_len: 0)]
-        for range in guestRanges where range.length > 0 {
-            guard let base = memory.host(range.address, range.length) else { return nil }
-            vectors.append(iovec(iov_base: base, iov_len: range.length))
-        }
-        let n = header.withUnsafeMutableBytes { h -> Int in
-            vectors[0] = iovec(iov_base: h.baseAddress, iov_len: h.count)
-            return readv(descriptor.rawValue, vectors, Int32(vectors.count))
+        let n = withVectors(count: guestRanges.count + 1) { vectors -> Int in
+            vectors[0] = iovec(iov_base: scratch.baseAddress, iov_len: Self.headerSize)
+            guard let count = Self.fill(vectors, from: 1, with: guestRanges, in: memory) else { return -1 }
+            return readv(descriptor.rawValue, vectors, Int32(count))
         }
         guard n > Self.headerSize else { return nil }
-        return (header, n - Self.headerSize)
+        return (Array(UnsafeRawBufferPointer(rebasing: scratch[0..<Self.headerSize])), n - Self.headerSize)
     }
 
     /// Sends one frame behind its virtio-net header: its first bytes are `head`, the rest (if
@@ -105,20 +107,39 @@ public final class TapDevice: @unchecked Sendable {
     /// not guest RAM, or the host side is not ready (down, queue full) or refused the frame.
     public func write(header: [UInt8], head: [UInt8], guestRanges: [GuestSegment],
                       in memory: GuestRAM) -> Bool {
-        var total = header.count + head.count
-        var vectors = [iovec(iov_base: nil, iov_len: 0), iovec(iov_base: nil, iov_len: 0)]
-        for range in guestRanges where range.length > 0 {
-            guard let base = memory.host(range.address, range.length) else { return false }
-            vectors.append(iovec(iov_base: base, iov_len: range.length))
-            total += range.length
-        }
-        return header.withUnsafeBytes { h in
+        header.withUnsafeBytes { h in
             head.withUnsafeBytes { f in
-                vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress), iov_len: h.count)
-                vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)
-                return writev(descriptor.rawValue, vectors, Int32(vectors.count)) == total
+                withVectors(count: guestRanges.count + 2) { vectors in
+                    vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress), iov_len: h.count)
+                    vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)
+                    guard let count = Self.fill(vectors, from: 2, with: guestRanges, in: memory) else { return false }
+                    let total = (0..<count).reduce(0) { $0 + vectors[$1].iov_len }
+                    return writev(descriptor.rawValue, vectors, Int32(count)) == total
+                }
             }
         }
+    }
+
+    /// Runs `body` with room for `count` iovecs: the device's own array (one frame at a time, on
+    /// the adapter's thread), or a temporary one for an unusually long list.
+    private func withVectors<R>(count: Int, _ body: (UnsafeMutablePointer<iovec>) -> R) -> R {
+        if count <= vectorCapacity { return body(vectors) }
+        let temporary = UnsafeMutablePointer<iovec>.allocate(capacity: count)
+        defer { temporary.deallocate() }
+        return body(temporary)
+    }
+
+    /// Puts the host addresses of `ranges` (empty ones skipped) into `vectors` from `start`;
+    /// returns the iovec count, or nil if a range is not guest RAM.
+    private static func fill(_ vectors: UnsafeMutablePointer<iovec>, from start: Int, with ranges: [GuestSegment],
+                             in memory: GuestRAM) -> Int? {
+        var count = start
+        for range in ranges where range.length > 0 {
+            guard let base = memory.host(range.address, range.length) else { return nil }
+            vectors[count] = iovec(iov_base: base, iov_len: range.length)
+            count += 1
+        }
+        return count
     }
 
     /// Whether the host side of the interface is administratively up (IFF_UP in sysfs flags).

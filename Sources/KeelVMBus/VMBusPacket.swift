@@ -30,18 +30,19 @@ public struct VMBusPacket: Sendable, Equatable {
 
     /// Builds a packet; `header` goes between descriptor and payload and is padded to 8 bytes.
     public init(type: VMBusPacketType, flags: UInt16 = 0, transactionID: UInt64, header: [UInt8] = [], payload: [UInt8]) {
-        let paddedHeader = header + repeatElement(0, count: (8 - header.count % 8) % 8)
-        let dataOffset = VMBusPacket.descriptorSize + paddedHeader.count
-        var w = ByteWriter(capacity: dataOffset + payload.count + 7)
-        w.u16(type.rawValue)
-        w.u16(UInt16(truncatingIfNeeded: dataOffset / 8))
-        w.u16(UInt16(truncatingIfNeeded: (dataOffset + payload.count + 7) / 8))
-        w.u16(flags)
-        w.u64(transactionID)
-        w.append(paddedHeader)
-        w.append(payload)
-        w.pad(to: (w.bytes.count + 7) / 8 * 8)
-        self.init(rawType: type.rawValue, flags: flags, transactionID: transactionID, dataOffset: dataOffset, bytes: w.bytes)
+        // One allocation: every packet sent (each completion among them) comes through here.
+        let dataOffset = VMBusPacket.descriptorSize + (header.count + 7) / 8 * 8
+        let length = (dataOffset + payload.count + 7) / 8 * 8
+        var bytes = [UInt8](repeating: 0, count: length)
+        let descriptor = UInt64(type.rawValue) | UInt64(UInt16(truncatingIfNeeded: dataOffset / 8)) << 16
+            | UInt64(UInt16(truncatingIfNeeded: length / 8)) << 32 | UInt64(flags) << 48
+        for i in 0..<8 {
+            bytes[i] = UInt8(truncatingIfNeeded: descriptor >> (8 * i))
+            bytes[8 + i] = UInt8(truncatingIfNeeded: transactionID >> (8 * i))
+        }
+        bytes.replaceSubrange(VMBusPacket.descriptorSize..<VMBusPacket.descriptorSize + header.count, with: header)
+        bytes.replaceSubrange(dataOffset..<dataOffset + payload.count, with: payload)
+        self.init(rawType: type.rawValue, flags: flags, transactionID: transactionID, dataOffset: dataOffset, bytes: bytes)
     }
 
     init(rawType: UInt16, flags: UInt16, transactionID: UInt64, dataOffset: Int, bytes: [UInt8]) {
