@@ -24,6 +24,13 @@ extension Array where Element == UInt8 {
     }
 }
 
+extension Array where Element == UInt8 {
+    /// Stores a little-endian u32 at `offset` (inside the array) of a message being built.
+    mutating func storeLE32(_ value: UInt32, at offset: Int) {
+        for i in 0..<4 { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+    }
+}
+
 /// Little-endian appends, used by the NVSP and RNDIS encoders.
 struct LEWriter {
     private(set) var bytes: [UInt8] = []
@@ -63,19 +70,25 @@ struct PageList: Sendable, Equatable {
     func segments(offset: Int, length: Int) -> [GuestSegment]? {
         guard offset >= 0, length >= 0, offset <= byteCount, length <= byteCount - offset else { return nil }
         var result: [GuestSegment] = []
+        guard length > 0 else { return result }
+        // The current run is kept in locals and appended when the next page does not follow it:
+        // buffers are mostly contiguous, so a 64 KiB section is usually one run.
+        var runStart: UInt64 = 0, runLength = 0
         var position = offset
         let end = offset + length
         while position < end {
             let inPage = position % PageList.pageSize
             let take = Swift.min(PageList.pageSize - inPage, end - position)
             let address = pages[position / PageList.pageSize] + UInt64(inPage)
-            if let last = result.last, last.address &+ UInt64(last.length) == address {
-                result[result.count - 1] = GuestSegment(address: last.address, length: last.length + take)
+            if runLength > 0, runStart &+ UInt64(runLength) == address {
+                runLength += take
             } else {
-                result.append(GuestSegment(address: address, length: take))
+                if runLength > 0 { result.append(GuestSegment(address: runStart, length: runLength)) }
+                (runStart, runLength) = (address, take)
             }
             position += take
         }
+        result.append(GuestSegment(address: runStart, length: runLength))
         return result
     }
 }

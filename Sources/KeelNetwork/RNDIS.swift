@@ -107,22 +107,22 @@ enum RNDISEncode {
         let ppiLength = 16 * ppis.count
         let headerLength = dataStart ?? 44 + ppiLength
         let length = (headerLength + dataLength + 7) / 8 * 8
-        var w = LEWriter(capacity: headerLength)
-        w.u32(RNDISMessageType.packet)
-        w.u32(UInt32(truncatingIfNeeded: length))
-        w.u32(UInt32(headerLength - 8))          // data offset (from the body)
-        w.u32(UInt32(truncatingIfNeeded: dataLength))
-        w.zeros(12)                               // no OOB data
-        w.u32(ppis.isEmpty ? 0 : 36)              // PPI offset
-        w.u32(UInt32(ppiLength))
-        w.zeros(8)                                // vc handle, reserved
-        for ppi in ppis {
-            w.u32(16)
-            w.u32(ppi.type)
-            w.u32(12)
-            w.u32(ppi.value)
+        // Built in place (one per received frame): no OOB data, vc handle and reserved zero.
+        var bytes = [UInt8](repeating: 0, count: 44 + ppiLength)
+        bytes.storeLE32(RNDISMessageType.packet, at: 0)
+        bytes.storeLE32(UInt32(truncatingIfNeeded: length), at: 4)
+        bytes.storeLE32(UInt32(headerLength - 8), at: 8)          // data offset (from the body)
+        bytes.storeLE32(UInt32(truncatingIfNeeded: dataLength), at: 12)
+        bytes.storeLE32(ppis.isEmpty ? 0 : 36, at: 28)            // PPI offset
+        bytes.storeLE32(UInt32(ppiLength), at: 32)
+        for (index, ppi) in ppis.enumerated() {
+            let at = 44 + 16 * index
+            bytes.storeLE32(16, at: at)
+            bytes.storeLE32(ppi.type, at: at + 4)
+            bytes.storeLE32(12, at: at + 8)
+            bytes.storeLE32(ppi.value, at: at + 12)
         }
-        return (w.bytes, length)
+        return (bytes, length)
     }
 
     private static func fields(_ type: UInt32, _ body: [UInt32]) -> [UInt8] {
