@@ -52,9 +52,9 @@ extension NetworkAdapterProtocol {
     }
 
     /// SEND_RECV_BUF / SEND_SEND_BUF: ask the caller to resolve the GPADL (one buffer of each kind).
-    mutating func requestBuffer(_ packet: VMBusPacket, type: UInt32, payload: [UInt8]) -> [NetworkAction] {
+    mutating func requestBuffer(_ packet: VMBusPacket, type: UInt32, payload: PacketPayload) -> [NetworkAction] {
         let request = BufferRequest(transactionID: packet.transactionID, completionRequested: packet.completionRequested,
-                                    gpadlHandle: payload.u32(4), id: payload.readLE(UInt16.self, at: 8))
+                                    gpadlHandle: payload.u32(4), id: payload.u16(8))
         if type == NVSPMessageType.sendReceiveBuffer {
             guard receiveBuffer == nil, pendingReceiveBuffer == nil else {
                 return reject(packet, type: type, .bufferRefused, "second receive buffer offered")
@@ -90,7 +90,7 @@ extension NetworkAdapterProtocol {
 
     /// SEND_RNDIS_PKT: work out where the RNDIS bytes are (section, GPA ranges, or section then
     /// GPA ranges) and ask the caller to read them.
-    mutating func planRNDIS(_ packet: VMBusPacket, payload: [UInt8]) -> [NetworkAction] {
+    mutating func planRNDIS(_ packet: VMBusPacket, payload: PacketPayload) -> [NetworkAction] {
         let type = NVSPMessageType.sendRNDISPacket
         let index = payload.u32(8), sectionBytes = Int(payload.u32(12))
         var segments: [GuestSegment] = []

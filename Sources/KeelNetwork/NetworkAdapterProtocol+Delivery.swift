@@ -107,7 +107,7 @@ extension NetworkAdapterProtocol {
 
     /// The guest completed one of our transfer-page packets: free its sections, then deliver
     /// queued control messages.
-    mutating func receiveCompletion(transactionID: UInt64, payload: [UInt8]) -> [NetworkAction] {
+    mutating func receiveCompletion(transactionID: UInt64, payload: PacketPayload) -> [NetworkAction] {
         guard receiveBuffer?.release(transactionID) != nil else {
             return [.diagnostic(NetworkDiagnostic(.unknownCompletion, "completion for unknown transaction \(transactionID)"))]
         }

@@ -114,7 +114,7 @@ public struct NetworkAdapterProtocol: Sendable {
     /// Handles one packet from the guest.
     public mutating func receive(_ packet: VMBusPacket) -> [NetworkAction] {
         let wellFormed = packet.dataOffset >= VMBusPacket.descriptorSize && packet.dataOffset <= packet.bytes.count
-        let payload = wellFormed ? packet.payload : []
+        let payload = PacketPayload(packet)
         switch packet.rawType {
         case VMBusPacketType.completion.rawValue:
             // Never answered, whatever it holds: only the transaction id matters.
@@ -148,7 +148,7 @@ public struct NetworkAdapterProtocol: Sendable {
         case NVSPMessageType.sendReceiveBuffer, NVSPMessageType.sendSendBuffer:
             return requestBuffer(packet, type: type, payload: payload)
         case NVSPMessageType.revokeReceiveBuffer, NVSPMessageType.revokeSendBuffer:
-            return revokeBuffer(packet, type: type, id: payload.readLE(UInt16.self, at: 4))
+            return revokeBuffer(packet, type: type, id: payload.u16(4))
         case NVSPMessageType.sendRNDISPacket:
             return planRNDIS(packet, payload: payload)
         case NVSPMessageType.subchannel:

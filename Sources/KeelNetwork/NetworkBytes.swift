@@ -1,4 +1,5 @@
 import KeelSystem
+import KeelVMBus
 
 /// Little-endian reads of guest bytes at absolute offsets. Bytes past either end read as zero,
 /// so a missed length check on guest input can never trap.
@@ -29,6 +30,25 @@ extension Array where Element == UInt8 {
     mutating func storeLE32(_ value: UInt32, at offset: Int) {
         for i in 0..<4 { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
     }
+}
+
+/// A received packet's payload (from its data offset), read in place: every guest packet passes
+/// through here, and copying its bytes out would cost an allocation each.
+struct PacketPayload {
+    private let bytes: [UInt8]
+    private let start: Int
+
+    /// Empty unless the packet's data offset lies inside it.
+    init(_ packet: VMBusPacket) {
+        let valid = packet.dataOffset >= VMBusPacket.descriptorSize && packet.dataOffset <= packet.bytes.count
+        bytes = valid ? packet.bytes : []
+        start = valid ? packet.dataOffset : 0
+    }
+
+    var count: Int { bytes.count - start }
+    /// Fields past the end read as zero, as `[UInt8].readLE` does.
+    func u32(_ offset: Int) -> UInt32 { bytes.readLE(UInt32.self, at: start + offset) }
+    func u16(_ offset: Int) -> UInt16 { bytes.readLE(UInt16.self, at: start + offset) }
 }
 
 /// Little-endian appends, used by the NVSP and RNDIS encoders.

@@ -62,17 +62,22 @@ public struct RingBuffer: Sendable {
 
     private var controlPage: UInt64 { pages[0] }
 
+    // The accessors below take `memory` and the address into locals before the call: calling
+    // through `self` made the compiler copy the whole ring (pages, memory) on every access.
+
     private mutating func load(_ offset: UInt64) throws(RingBufferError) -> UInt32 {
+        let (memory, address) = (self.memory, controlPage + offset)
         do {
-            return try memory.loadUInt32(at: controlPage + offset)
+            return try memory.loadUInt32(at: address)
         } catch {
             throw latch(.memory(error))
         }
     }
 
     private mutating func store(_ value: UInt32, _ offset: UInt64) throws(RingBufferError) {
+        let (memory, address) = (self.memory, controlPage + offset)
         do {
-            try memory.storeUInt32(value, at: controlPage + offset)
+            try memory.storeUInt32(value, at: address)
         } catch {
             throw latch(.memory(error))
         }
@@ -116,6 +121,7 @@ public struct RingBuffer: Sendable {
     }
 
     private mutating func readData(at start: Int, count: Int) throws(RingBufferError) -> [UInt8] {
+        let memory = self.memory
         var offset = start % dataSize
         var result: [UInt8] = []
         do {
@@ -137,22 +143,25 @@ public struct RingBuffer: Sendable {
 
     /// A 32-bit field of the data area (8-byte aligned offsets never straddle a page or the wrap).
     private mutating func loadData(at offset: Int) throws(RingBufferError) -> UInt32 {
+        let (memory, address) = (self.memory, dataAddress(offset % dataSize).address)
         do {
-            return try memory.loadUInt32(at: dataAddress(offset % dataSize).address)
+            return try memory.loadUInt32(at: address)
         } catch {
             throw latch(.memory(error))
         }
     }
 
     private mutating func storeData(_ value: UInt32, at offset: Int) throws(RingBufferError) {
+        let (memory, address) = (self.memory, dataAddress(offset % dataSize).address)
         do {
-            try memory.storeUInt32(value, at: dataAddress(offset % dataSize).address)
+            try memory.storeUInt32(value, at: address)
         } catch {
             throw latch(.memory(error))
         }
     }
 
     private mutating func writeData(_ bytes: ArraySlice<UInt8>, at start: Int) throws(RingBufferError) {
+        let memory = self.memory
         var offset = start % dataSize
         var done = bytes.startIndex
         while done < bytes.endIndex {
