@@ -71,6 +71,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
             }
         }
         var direct: [DirectFrame] = []
+        direct.reserveCapacity(Self.directBatch)
         for _ in 0..<Self.framesPerTick {
             // Large frames go straight into the guest's receive sections while nothing waits
             // ahead of them; small ones (and anything while frames are queued) are copied, which
@@ -87,7 +88,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
                     direct.append(frame)
                     if direct.count == Self.directBatch {
                         perform(adapter.deliverDirect(direct), &channel)
-                        direct = []
+                        direct.removeAll(keepingCapacity: true)
                     }
                     continue
                 }
@@ -99,7 +100,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
                 droppedFrames += 1
                 continue
             }
-            queue.append(ReceivedFrame(frame, header: VirtioNetHeader(header) ?? VirtioNetHeader()))
+            queue.append(ReceivedFrame(frame, header: header))
             queuedBytes += frame.count
         }
         if !direct.isEmpty { perform(adapter.deliverDirect(direct), &channel) }
@@ -111,7 +112,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
     private func readDirect(into reservation: ReceiveReservation, _ ranges: [GuestSegment]) -> DirectFrame? {
         guard let (header, length) = tap.read(intoGuest: ranges, in: memory) else { return nil }
         let visible = length <= DirectFrame.fullReadLimit ? length : DirectFrame.headLength
-        return DirectFrame(reservation: reservation, length: length, header: VirtioNetHeader(header) ?? VirtioNetHeader(),
+        return DirectFrame(reservation: reservation, length: length, header: header,
                            bytes: read(reservation.dataSegments, limit: visible) ?? [])
     }
 
@@ -151,7 +152,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
                     perform(adapter.rndisMessage(read(transfer.segments), for: transfer), &channel)
                 }
             case .transmit(let transmit):
-                if !tap.write(header: transmit.header.bytes, head: transmit.frame,
+                if !tap.write(header: transmit.header, head: transmit.frame,
                               guestRanges: transmit.rest, in: memory) {
                     _ = log.log("network \(tap.name): host side not ready or refused a frame, frame dropped")
                 }

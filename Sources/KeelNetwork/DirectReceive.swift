@@ -47,18 +47,19 @@ extension NetworkAdapterProtocol {
         // Bound only after reserving: a copy alive while the buffer is mutated would copy its free list.
         guard let sections = receiveBuffer?.reserve(count), let buffer = receiveBuffer else { return nil }
         var segments: [GuestSegment] = []
+        segments.reserveCapacity(2 * sections.count)
         var remaining = largest
         for section in sections {
             let length = min(room, remaining)
-            segments += buffer.pages.segments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom,
-                                              length: length) ?? []
+            _ = buffer.pages.appendSegments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom,
+                                            length: length, to: &segments)
             remaining -= length
         }
         return ReceiveReservation(sections: sections, dataSegments: segments, capacity: largest)
     }
 
     public mutating func cancel(_ reservation: ReceiveReservation) {
-        receiveBuffer?.unreserve(reservation.sections)
+        receiveBuffer?.unreserve(reservation.sections[...])
     }
 
     /// Writes the RNDIS headers around frames already in their sections and names them in
@@ -86,7 +87,7 @@ extension NetworkAdapterProtocol {
             regions += placed.regions
             sections += frame.reservation.sections.prefix(used)
             patches += placed.patches
-            receiveBuffer?.unreserve(Array(frame.reservation.sections.dropFirst(used)))
+            receiveBuffer?.unreserve(frame.reservation.sections.dropFirst(used))
         }
         flush(&self)
         return deliveries.map { .deliver($0) }

@@ -83,12 +83,16 @@ public struct Delivery: Sendable, Equatable {
     /// each write is a slice of a header, a frame or the padding.
     public func guestWrites() -> [GuestWrite] {
         var writes: [GuestWrite] = []
+        writes.reserveCapacity(regions.count + extraWrites.count)
+        var segments: [GuestSegment] = []
         for region in regions {
             let padding = region.fillsPadding ? max(0, region.length - region.header.count - region.payload.count) : 0
             var parts = [region.header[...], region.payload, Self.padding.prefix(padding)]
             var part = 0
             let written = region.header.count + region.payload.count + padding
-            for segment in pages.segments(offset: region.offset, length: written) ?? [] {
+            segments.removeAll(keepingCapacity: true)
+            guard pages.appendSegments(offset: region.offset, length: written, to: &segments) else { continue }
+            for segment in segments {
                 var address = segment.address, remaining = segment.length
                 while remaining > 0, part < parts.count {
                     guard !parts[part].isEmpty else {
@@ -103,7 +107,8 @@ public struct Delivery: Sendable, Equatable {
                 }
             }
         }
-        return writes + extraWrites
+        writes += extraWrites
+        return writes
     }
 }
 

@@ -88,9 +88,15 @@ struct PageList: Sendable, Equatable {
     /// Guest-physical runs holding bytes `offset ..< offset + length`, adjacent pages merged;
     /// nil if that is not inside the buffer.
     func segments(offset: Int, length: Int) -> [GuestSegment]? {
-        guard offset >= 0, length >= 0, offset <= byteCount, length <= byteCount - offset else { return nil }
         var result: [GuestSegment] = []
-        guard length > 0 else { return result }
+        return appendSegments(offset: offset, length: length, to: &result) ? result : nil
+    }
+
+    /// `segments(offset:length:)` appended to `result` (no array of its own); false, with
+    /// nothing appended, if the bytes are not inside the buffer.
+    func appendSegments(offset: Int, length: Int, to result: inout [GuestSegment]) -> Bool {
+        guard offset >= 0, length >= 0, offset <= byteCount, length <= byteCount - offset else { return false }
+        guard length > 0 else { return true }
         // The current run is kept in locals and appended when the next page does not follow it:
         // buffers are mostly contiguous, so a 64 KiB section is usually one run.
         var runStart: UInt64 = 0, runLength = 0
@@ -109,6 +115,6 @@ struct PageList: Sendable, Equatable {
             position += take
         }
         result.append(GuestSegment(address: runStart, length: runLength))
-        return result
+        return true
     }
 }

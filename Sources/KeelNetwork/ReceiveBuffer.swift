@@ -54,7 +54,7 @@ struct ReceiveBuffer: Sendable {
     }
 
     /// Gives reserved sections back unused.
-    mutating func unreserve(_ sections: [Int]) { free.append(contentsOf: sections.reversed()) }
+    mutating func unreserve(_ sections: ArraySlice<Int>) { free.append(contentsOf: sections.reversed()) }
 
     /// Names reserved sections by a new transaction id; the guest's completion frees them.
     mutating func track(_ sections: [Int]) -> UInt64 {

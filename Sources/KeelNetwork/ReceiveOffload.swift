@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// A frame from the backend with the TAP's virtio-net header: whether the host kernel left its
 /// checksum to us (NEEDS_CSUM), vouched for it (DATA_VALID), or handed over a large TCP packet.
 public struct ReceivedFrame: Sendable, Equatable {

@@ -1,55 +1,6 @@
-/// The 10-byte `struct virtio_net_hdr` a TAP opened with IFF_VNET_HDR puts before every frame
-/// (little-endian on x86). It is how the host kernel finishes a checksum or segments a large
-/// packet for us on transmit, and tells us the same about what it hands over on receive.
-public struct VirtioNetHeader: Sendable, Equatable {
-    public static let size = 10
-    /// flags
-    public static let needsChecksum: UInt8 = 1
-    public static let dataValid: UInt8 = 2
-    /// gso_type
-    public static let gsoNone: UInt8 = 0
-    public static let gsoTCPv4: UInt8 = 1
-    public static let gsoTCPv6: UInt8 = 4
+import KeelSystem
 
-    public var flags: UInt8 = 0
-    public var gsoType: UInt8 = 0
-    /// Bytes of headers up to the end of the TCP header (GSO only).
-    public var headerLength: UInt16 = 0
-    /// MSS of each segment (GSO only).
-    public var segmentSize: UInt16 = 0
-    /// Where the one's-complement sum starts and where (relative to that) it is stored.
-    public var checksumStart: UInt16 = 0
-    public var checksumOffset: UInt16 = 0
-
-    public init(flags: UInt8 = 0, gsoType: UInt8 = 0, headerLength: UInt16 = 0, segmentSize: UInt16 = 0,
-                checksumStart: UInt16 = 0, checksumOffset: UInt16 = 0) {
-        self.flags = flags
-        self.gsoType = gsoType
-        self.headerLength = headerLength
-        self.segmentSize = segmentSize
-        self.checksumStart = checksumStart
-        self.checksumOffset = checksumOffset
-    }
-
-    /// Decodes the first 10 bytes; nil if there are fewer.
-    public init?(_ bytes: [UInt8]) {
-        guard bytes.count >= Self.size else { return nil }
-        flags = bytes[0]
-        gsoType = bytes[1]
-        headerLength = bytes.readLE(UInt16.self, at: 2)
-        segmentSize = bytes.readLE(UInt16.self, at: 4)
-        checksumStart = bytes.readLE(UInt16.self, at: 6)
-        checksumOffset = bytes.readLE(UInt16.self, at: 8)
-    }
-
-    public var bytes: [UInt8] {
-        var w = LEWriter(capacity: Self.size)
-        w.u8(flags)
-        w.u8(gsoType)
-        for value in [headerLength, segmentSize, checksumStart, checksumOffset] { w.u16(value) }
-        return w.bytes
-    }
-
+extension VirtioNetHeader {
     /// Shifts the offsets after an 802.1Q tag of `count` bytes was inserted before them.
     mutating func shift(by count: Int) {
         if flags & Self.needsChecksum != 0 { checksumStart &+= UInt16(count) }

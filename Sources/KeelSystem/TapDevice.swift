@@ -10,13 +10,14 @@ import Glibc
 public final class TapDevice: @unchecked Sendable {
     public let name: String
     public let descriptor: OwnedDescriptor
-    /// Read buffer and iovec array, used only from the adapter's I/O thread.
+    /// Read buffer, header for writes and iovec array, used only from the adapter's I/O thread.
     private let scratch: UnsafeMutableRawBufferPointer
+    private let headerScratch: UnsafeMutableRawPointer
     private let vectors: UnsafeMutablePointer<iovec>
     /// iovecs that `vectors` holds: a GPA-direct send's 64 pages and more.
     private let vectorCapacity = 80
 
-    public static let headerSize = 10
+    public static let headerSize = VirtioNetHeader.size
     /// Largest frame read: a 64 KiB IP packet the kernel did not segment, tagged.
     public static let maxFrameSize = 0xFFFF + 18
 
@@ -40,6 +41,7 @@ public final class TapDevice: @unchecked Sendable {
         self.descriptor = descriptor
         self.isSocket = isSocket
         scratch = .allocate(byteCount: Self.headerSize + Self.maxFrameSize, alignment: 16)
+        headerScratch = .allocate(byteCount: Self.headerSize, alignment: 8)
         vectors = .allocate(capacity: vectorCapacity)
     }
 
@@ -67,6 +69,7 @@ public final class TapDevice: @unchecked Sendable {
 
     deinit {
         scratch.deallocate()
+        headerScratch.deallocate()
         vectors.deallocate()
     }
 
@@ -79,43 +82,41 @@ public final class TapDevice: @unchecked Sendable {
         }
     }
 
-    /// The next frame and its virtio-net header bytes, or nil when none is waiting.
-    public func read() -> (header: [UInt8], frame: [UInt8])? {
+    /// The next frame and its virtio-net header, or nil when none is waiting.
+    public func read() -> (header: VirtioNetHeader, frame: [UInt8])? {
         let n = Glibc.read(descriptor.rawValue, scratch.baseAddress, scratch.count)
-        guard n > Self.headerSize else { return nil }
-        let bytes = UnsafeRawBufferPointer(scratch)
-        return (Array(bytes[0..<Self.headerSize]), Array(bytes[Self.headerSize..<n]))
+        guard n > Self.headerSize, let base = scratch.baseAddress else { return nil }
+        return (VirtioNetHeader(at: base), Array(UnsafeRawBufferPointer(rebasing: scratch[Self.headerSize..<n])))
     }
 
     /// Reads the next frame straight into guest memory, `guestRanges` in order (the kernel copies
-    /// it there; nothing is copied here). Returns its virtio-net header bytes and length, or nil
+    /// it there; nothing is copied here). Returns its virtio-net header and length, or nil
     /// when no frame is waiting or a range is not guest RAM. A frame longer than the ranges is
     /// truncated by the kernel; the caller sizes them for the largest frame it accepts.
     public func read(intoGuest guestRanges: [GuestSegment], in memory: GuestRAM)
-        -> (header: [UInt8], length: Int)? {
+        -> (header: VirtioNetHeader, length: Int)? {
         let n = withVectors(count: guestRanges.count + 1) { vectors -> Int in
             vectors[0] = iovec(iov_base: scratch.baseAddress, iov_len: Self.headerSize)
             guard let count = Self.fill(vectors, from: 1, with: guestRanges, in: memory) else { return -1 }
             return readv(descriptor.rawValue, vectors, Int32(count))
         }
-        guard n > Self.headerSize else { return nil }
-        return (Array(UnsafeRawBufferPointer(rebasing: scratch[0..<Self.headerSize])), n - Self.headerSize)
+        guard n > Self.headerSize, let base = scratch.baseAddress else { return nil }
+        return (VirtioNetHeader(at: base), n - Self.headerSize)
     }
 
     /// Sends one frame behind its virtio-net header: its first bytes are `head`, the rest (if
     /// any) is read by the kernel straight from guest memory (no copy here). False if a range is
     /// not guest RAM, or the host side is not ready (down, queue full) or refused the frame.
-    public func write(header: [UInt8], head: [UInt8], guestRanges: [GuestSegment],
+    public func write(header: VirtioNetHeader, head: [UInt8], guestRanges: [GuestSegment],
                       in memory: GuestRAM) -> Bool {
-        header.withUnsafeBytes { h in
-            head.withUnsafeBytes { f in
-                withVectors(count: guestRanges.count + 2) { vectors in
-                    vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress), iov_len: h.count)
-                    vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)
-                    guard let count = Self.fill(vectors, from: 2, with: guestRanges, in: memory) else { return false }
-                    let total = (0..<count).reduce(0) { $0 + vectors[$1].iov_len }
-                    return writev(descriptor.rawValue, vectors, Int32(count)) == total
-                }
+        header.store(at: headerScratch)
+        return head.withUnsafeBytes { f in
+            withVectors(count: guestRanges.count + 2) { vectors in
+                vectors[0] = iovec(iov_base: headerScratch, iov_len: Self.headerSize)
+                vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: f.baseAddress), iov_len: f.count)
+                guard let count = Self.fill(vectors, from: 2, with: guestRanges, in: memory) else { return false }
+                let total = (0..<count).reduce(0) { $0 + vectors[$1].iov_len }
+                return writev(descriptor.rawValue, vectors, Int32(count)) == total
             }
         }
     }

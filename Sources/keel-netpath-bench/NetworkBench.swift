@@ -3,6 +3,9 @@ import KeelNetwork
 import KeelSystem
 import KeelVMBus
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The host side as the VMBus I/O loop runs it for one channel (`VMBusChannelLoop`), minus
 /// the poll and the yield: drain with the mask held, unmask and re-check, then `tick`.
@@ -40,7 +43,16 @@ struct NetworkBench {
     /// Linux's NDIS_OFFLOAD_PARAMETERS for Keel's capabilities: checksums, LSOv2 and RSC on.
     static let offloadParameters: [UInt8] = [0x80, 3, 28, 0, 1, 4, 4, 4, 4, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0]
 
-    static func main() throws {
+    static func main() {
+        do {
+            try run()
+        } catch {
+            print("keel-netpath-bench: \(error)")
+            exit(1)
+        }
+    }
+
+    static func run() throws {
         var packets = 20_000
         var mode = "both"
         var arguments = CommandLine.arguments.dropFirst()
@@ -49,11 +61,10 @@ struct NetworkBench {
             case "--packets": packets = Int(arguments.popFirst() ?? "") ?? 0
             case "tx", "rx", "both": mode = argument
             default:
-                print("usage: keel-netpath-bench [tx|rx|both] [--packets N]")
-                return
+                throw BenchError("usage: keel-netpath-bench [tx|rx|both] [--packets N]")
             }
         }
-        guard packets > 0 else { print("--packets must be a positive number"); return }
+        guard packets > 0 else { throw BenchError("--packets must be a positive number") }
         if mode != "rx" {
             var bench = try NetworkBench()
             report("tx", try bench.transmit(packets))
@@ -204,7 +215,7 @@ struct NetworkBench {
     mutating func receive(_ count: Int) throws -> Result {
         let frame = Self.tcpFrame(payload: 45 * 1448)
         let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.gsoTCPv4,
-                                     headerLength: 54, segmentSize: 1448, checksumStart: 34, checksumOffset: 16).bytes
+                                     headerLength: 54, segmentSize: 1448, checksumStart: 34, checksumOffset: 16)
         let ack = Self.tcpFrame(payload: 0)
         let ackMessage = Self.u32Bytes([RNDISMessageType.packet, UInt32(44 + ack.count), 36, UInt32(ack.count),
                                         0, 0, 0, 0, 0, 0, 0]) + ack

@@ -1,4 +1,5 @@
 import KeelNetwork
+import KeelSystem
 import KeelVMBus
 import Testing
 
