@@ -70,6 +70,8 @@ extension NetworkAdapterProtocol {
         var regions: [Delivery.Region] = []
         var sections: [Int] = []
         var patches: [GuestWrite] = []
+        regions.reserveCapacity(frames.count)
+        sections.reserveCapacity(frames.count)
         func flush(_ protocolState: inout NetworkAdapterProtocol) {
             guard !regions.isEmpty, let id = protocolState.receiveBuffer?.track(sections),
                   let delivery = protocolState.transferPages(transactionID: id, regions: regions, channelType: 0,

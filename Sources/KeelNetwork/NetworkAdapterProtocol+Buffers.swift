@@ -116,7 +116,7 @@ extension NetworkAdapterProtocol {
         if packet.rawType == VMBusPacketType.dataUsingGPADirect.rawValue {
             do {
                 let buffer = try GPADirectBuffer(packet: packet, maxPages: 64)
-                segments += buffer.guestSegments()
+                segments = segments.isEmpty ? buffer.guestSegments() : segments + buffer.guestSegments()
                 gpa = buffer
             } catch {
                 return reject(packet, type: type, .badSendRequest, "bad GPA-direct ranges: \(error)")
