@@ -182,12 +182,19 @@ final class VMBusChannelLoop: Sendable {
                     // non-empty. For devices that batch, the mask stays set after a drain that
                     // found work while this thread yields once: a vCPU sharing its CPU queues more
                     // without signalling (each signal is an exit); the second drain takes it all.
-                    if Self.drain(&open.channel, into: &device) > 0, device.batchesGuestSignals {
+                    // Their interrupts to the guest are held for the same reason and raised
+                    // before the yield and at the end.
+                    let batches = device.batchesGuestSignals
+                    open.channel.holdsSignals = batches
+                    if Self.drain(&open.channel, into: &device) > 0, batches {
+                        open.channel.releaseSignal()
                         NamedThread.yieldProcessor()
                         _ = Self.drain(&open.channel, into: &device)
                     }
                     while open.channel.failure == nil, open.channel.unmask() { _ = Self.drain(&open.channel, into: &device) }
                     device.tick(&open.channel)
+                    open.channel.releaseSignal()
+                    open.channel.holdsSignals = false
                 }
                 if let failure = open.channel.failure, !open.failureLogged {
                     open.failureLogged = true

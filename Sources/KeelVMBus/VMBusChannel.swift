@@ -91,6 +91,20 @@ public struct VMBusChannel: Sendable {
         return true
     }
 
+    /// While set, the interrupt a `send` owes the guest is held until `releaseSignal()`: the I/O
+    /// loop holds it while it works through a burst, so the guest is interrupted once with all
+    /// of it in the ring rather than at the first packet (on a shared CPU, that interrupt's vCPU
+    /// wake-up can preempt the loop and take the burst one packet at a time).
+    public var holdsSignals = false
+    private var signalHeld = false
+
+    /// Raises the interrupt held while `holdsSignals` was set, if one is owed.
+    public mutating func releaseSignal() {
+        guard signalHeld else { return }
+        signalHeld = false
+        signalGuest(open.targetVP, open.relid)
+    }
+
     /// Number of packets waiting for room in the host→guest ring.
     public var backlogCount: Int { backlog.count }
 
@@ -106,7 +120,9 @@ public struct VMBusChannel: Sendable {
         do {
             switch try outgoing.writePacket(packet) {
             case .written(let signal):
-                if signal { signalGuest(open.targetVP, open.relid) }
+                if signal {
+                    if holdsSignals { signalHeld = true } else { signalGuest(open.targetVP, open.relid) }
+                }
                 return true
             case .full:
                 return false
@@ -139,6 +155,8 @@ public protocol VMBusDevice: Sendable {
     var pollDescriptors: [Int32] { get }
     /// Whether the loop, after a drain that found work, yields its CPU once with the ring still
     /// masked before looking again: a guest vCPU sharing that CPU then queues more per signal.
+    /// The loop also holds the channel's interrupts to the guest while it works (`holdsSignals`),
+    /// raising one before the yield and one at the end of its pass.
     /// Good for streaming devices (network: a third of the signals per MB in the rig); costly
     /// for one-request-at-a-time ones (storage at queue depth 1 lost ~20 % IOPS), so off by default.
     var batchesGuestSignals: Bool { get }

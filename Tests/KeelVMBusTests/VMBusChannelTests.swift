@@ -79,6 +79,31 @@ import Testing
         #expect(try memory.loadInteger(UInt32.self, at: mask) == 0)
     }
 
+    /// The loop's burst mode: the interrupt the first packet owes is held until released, raised
+    /// once for the whole burst, and not at all when nothing was owed.
+    @Test func heldSignalIsRaisedOnceOnRelease() throws {
+        let memory = makeMemory()
+        let signals = Signals()
+        var channel = try VMBusChannel(open: Self.open(), memory: memory) { signals.record($0, $1) }
+        var guestIn = try RingBuffer(pageAddresses: Self.open().hostToGuestRing, memory: memory)
+        channel.holdsSignals = true
+        #expect(send(&channel, packet(1)))
+        #expect(send(&channel, packet(2)))
+        #expect(signals.count == 0, "held while the burst goes on")
+        channel.releaseSignal()
+        #expect(signals.list.withLock { $0 } == [[1, 5]])
+        channel.releaseSignal()
+        #expect(signals.count == 1, "nothing more owed")
+        #expect(try guestIn.readPacket()?.packet.transactionID == 1)
+        #expect(try guestIn.readPacket()?.packet.transactionID == 2)
+        #expect(send(&channel, packet(3)))
+        channel.holdsSignals = false
+        channel.releaseSignal()
+        #expect(signals.count == 2, "the emptied ring owed one more")
+        #expect(send(&channel, packet(4)))
+        #expect(signals.count == 2, "the guest has not read packet 3: no new interrupt is owed")
+    }
+
     @Test func aGuestThatNeverReadsFillsTheBacklogThenLosesPackets() throws {
         let memory = makeMemory()
         var channel = try VMBusChannel(open: Self.open(), memory: memory) { _, _ in }
