@@ -61,7 +61,7 @@ let package = Package(
         // Test support: boots real guests under a chosen VMM and parses the guest agent's report.
         .target(name: "KeelTestSupport", dependencies: ["KeelSystem"]),
         .testTarget(name: "KeelPlatformTests", dependencies: ["KeelPlatform"]),
-        .testTarget(name: "KeelDevicesTests", dependencies: ["KeelDevices", "KeelSystem", "KeelTestSupport"]),
+        .testTarget(name: "KeelDevicesTests", dependencies: ["KeelDevices", "KeelTestSupport"]),
         .testTarget(name: "KeelHyperVTests", dependencies: ["KeelHyperV", "KeelSystem"]),
         .testTarget(name: "KeelVMBusTests", dependencies: ["KeelVMBus", "KeelSystem"]),
         .testTarget(name: "KeelIntegrationServicesTests", dependencies: ["KeelIntegrationServices", "KeelVMBus"]),

@@ -1,7 +1,4 @@
-import Foundation
-import KeelSystem
 import KeelTestSupport
-import Synchronization
 import Testing
 
 /// The network adapter's whole data path without a VM, through `keel-netpath-bench`: guest rings
@@ -11,24 +8,10 @@ import Testing
 @Suite struct NetworkDataPathTests {
     static let tool = TestEnvironment.path(".build/debug/keel-netpath-bench")
 
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let child = try ChildProcess(arguments: [Self.tool] + arguments)
-        let finished = Mutex(false)
-        let watchdog = try NamedThread(name: "netpath-watchdog") {
-            for _ in 0..<600 where !finished.withLock({ $0 }) { usleep(100_000) }
-            if !finished.withLock({ $0 }) { child.send(signal: SIGKILL) }
-        }
-        var output: [UInt8] = []
-        while let chunk = try? child.output.read(maxCount: 4096), !chunk.isEmpty { output += chunk }
-        let status = child.wait()
-        finished.withLock { $0 = true }
-        watchdog.join()
-        return (status, String(decoding: output, as: UTF8.self))
-    }
-
     @Test(arguments: ["tx", "rx"])
     func everyPacketArrivesAndIsCompleted(direction: String) throws {
-        let result = try run([direction, "--packets", "300"])
+        // `timeout`: a hang in the data path fails the test instead of stalling the run.
+        let result = try runHostCommand(["timeout", "60", Self.tool, direction, "--packets", "300"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("netpath \(direction): 300 packets"), "\(result.output)")
     }
