@@ -53,9 +53,7 @@ enum NVSPMessage {
     /// A 40-byte NVSP message: the u32 fields in order, zero-padded.
     static func encode(_ fields: [UInt32]) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: size)
-        for (index, field) in fields.prefix(size / 4).enumerated() {
-            for i in 0..<4 { bytes[4 * index + i] = UInt8(truncatingIfNeeded: field >> (8 * i)) }
-        }
+        for (index, field) in fields.prefix(size / 4).enumerated() { bytes.storeLE32(field, at: 4 * index) }
         return bytes
     }
 

@@ -71,16 +71,17 @@ extension NetworkAdapterProtocol {
               let rest = transfer.segments.subrange(offset: restRange.lowerBound, length: restRange.count) else { return nil }
         var frame = head
         frame.rest = rest
-        guard let completion = completion(transactionID: transfer.transactionID, requested: transfer.completionRequested,
-                                          [NVSPMessageType.sendRNDISPacketComplete, NVSPStatus.success]) else {
-            return [.transmit(frame)]
-        }
+        guard let completion = transferCompletion(transfer, status: NVSPStatus.success) else { return [.transmit(frame)] }
         return [.transmit(frame), .send(completion)]
     }
 
     private func completeTransfer(_ transfer: RNDISTransfer, status: UInt32) -> [NetworkAction] {
-        complete(transactionID: transfer.transactionID, requested: transfer.completionRequested,
-                 [NVSPMessageType.sendRNDISPacketComplete, status])
+        transferCompletion(transfer, status: status).map { [.send($0)] } ?? []
+    }
+
+    private func transferCompletion(_ transfer: RNDISTransfer, status: UInt32) -> VMBusPacket? {
+        completion(transactionID: transfer.transactionID, requested: transfer.completionRequested,
+                   [NVSPMessageType.sendRNDISPacketComplete, status])
     }
 
     private enum ControlOutcome {

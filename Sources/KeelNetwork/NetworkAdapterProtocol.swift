@@ -113,7 +113,7 @@ public struct NetworkAdapterProtocol: Sendable {
 
     /// Handles one packet from the guest.
     public mutating func receive(_ packet: VMBusPacket) -> [NetworkAction] {
-        let wellFormed = packet.dataOffset >= VMBusPacket.descriptorSize && packet.dataOffset <= packet.bytes.count
+        let wellFormed = packet.hasValidDataOffset
         let payload = PacketPayload(packet)
         switch packet.rawType {
         case VMBusPacketType.completion.rawValue:

@@ -15,6 +15,11 @@ extension Array where Element == UInt8 {
 
     func u32(_ offset: Int) -> UInt32 { readLE(UInt32.self, at: offset) }
 
+    /// Stores a little-endian u32 at `offset` (inside the array) of a message being built.
+    mutating func storeLE32(_ value: UInt32, at offset: Int) {
+        for i in 0..<4 { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+    }
+
     /// Where an Ethernet frame's network header starts: 14, or 18 behind an 802.1Q tag.
     var networkHeaderStart: Int { count >= 18 && self[12] == 0x81 && self[13] == 0x00 ? 18 : 14 }
 
@@ -22,13 +27,6 @@ extension Array where Element == UInt8 {
     func run(_ offset: Int, _ length: Int) -> [UInt8]? {
         guard offset >= 0, length >= 0, offset <= count, length <= count - offset else { return nil }
         return Array(self[offset..<offset + length])
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// Stores a little-endian u32 at `offset` (inside the array) of a message being built.
-    mutating func storeLE32(_ value: UInt32, at offset: Int) {
-        for i in 0..<4 { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
     }
 }
 
@@ -40,9 +38,8 @@ struct PacketPayload {
 
     /// Empty unless the packet's data offset lies inside it.
     init(_ packet: VMBusPacket) {
-        let valid = packet.dataOffset >= VMBusPacket.descriptorSize && packet.dataOffset <= packet.bytes.count
-        bytes = valid ? packet.bytes : []
-        start = valid ? packet.dataOffset : 0
+        bytes = packet.hasValidDataOffset ? packet.bytes : []
+        start = packet.hasValidDataOffset ? packet.dataOffset : 0
     }
 
     var count: Int { bytes.count - start }

@@ -142,7 +142,7 @@ public struct StorageControllerProtocol: Sendable {
     }
 
     private func payload(_ packet: VMBusPacket) -> [UInt8] {
-        guard packet.dataOffset >= VMBusPacket.descriptorSize, packet.dataOffset <= packet.bytes.count else { return [] }
+        guard packet.hasValidDataOffset else { return [] }
         return packet.payload
     }
 

@@ -33,16 +33,17 @@ public struct VirtioNetHeader: Sendable, Equatable {
 
     /// Decodes the first 10 bytes; nil if there are fewer.
     public init?(_ bytes: [UInt8]) {
-        guard bytes.count >= Self.size else { return nil }
-        func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
-        self.init(flags: bytes[0], gsoType: bytes[1], headerLength: u16(2), segmentSize: u16(4),
-                  checksumStart: u16(6), checksumOffset: u16(8))
+        guard bytes.count >= Self.size, let header = bytes.withUnsafeBytes({ $0.baseAddress.map(Self.init(at:)) }) else {
+            return nil
+        }
+        self = header
     }
 
     /// The header as it goes on the wire.
     public var bytes: [UInt8] {
-        let fields = [headerLength, segmentSize, checksumStart, checksumOffset]
-        return [flags, gsoType] + fields.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        var bytes = [UInt8](repeating: 0, count: Self.size)
+        bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { store(at: base) } }
+        return bytes
     }
 
     /// Reads the header at `p` (10 bytes, any alignment).

@@ -77,7 +77,7 @@ public struct GPADirectBuffer: Sendable, Equatable {
         }
         let bytes = packet.bytes
         let start = VMBusPacket.descriptorSize
-        guard packet.dataOffset >= start, packet.dataOffset <= bytes.count else { throw .malformedPacket }
+        guard packet.hasValidDataOffset else { throw .malformedPacket }
         // Offsets below are relative to the header's start; every read is bounds-checked first.
         let available = packet.dataOffset - start
         guard available >= 8 else { throw .truncatedHeader(needed: 8, available: available) }

@@ -60,6 +60,9 @@ public struct VMBusPacket: Sendable, Equatable {
     public static let maximumSize = Int(UInt16.max) * 8
 
     public var type: VMBusPacketType? { VMBusPacketType(rawValue: rawType) }
+    /// Whether the data offset lies inside the packet, past the descriptor (the guest wrote it;
+    /// `header` and `payload` need it).
+    public var hasValidDataOffset: Bool { dataOffset >= VMBusPacket.descriptorSize && dataOffset <= bytes.count }
     public var completionRequested: Bool { flags & 1 != 0 }
     /// Bytes between the descriptor and the payload (e.g. GPA-direct ranges).
     public var header: [UInt8] { Array(bytes[VMBusPacket.descriptorSize..<dataOffset]) }
