@@ -34,7 +34,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
     static let maxQueuedBytes = 4 << 20
     static let linkCheckInterval: UInt64 = 500_000_000
     /// Frames read straight into guest memory per transfer-page packet.
-    static let directBatch = 8
+    static let directBatch = 16
 
     /// - Parameter index: the adapter number; it makes the instance GUID unique.
     public init(index: Int, tap: TapDevice, mac: [UInt8], memory: GuestRAM, log: @escaping @Sendable (String) -> Void) {

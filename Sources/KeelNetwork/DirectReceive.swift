@@ -79,24 +79,27 @@ extension NetworkAdapterProtocol {
             deliveries.append(delivery)
             (regions, sections, patches) = ([], [], [])
         }
-        for frame in frames {
-            guard let placed = place(frame) else {
-                cancel(frame.reservation)
+        for run in coalescedRuns(frames) {
+            let placed = run.count == 1 ? place(frames[run.lowerBound]) : placeCoalesced(frames[run])
+            guard let placed else {
+                for frame in frames[run] { cancel(frame.reservation) }
                 continue
             }
-            let used = placed.regions.count
-            if regions.count + used > Self.maxRangesPerPacket { flush(&self) }
+            if regions.count + placed.regions.count > Self.maxRangesPerPacket { flush(&self) }
             regions += placed.regions
-            sections += frame.reservation.sections.prefix(used)
             patches += placed.patches
-            receiveBuffer?.unreserve(frame.reservation.sections.dropFirst(used))
+            for (frame, used) in zip(frames[run], placed.sectionsUsed) {
+                sections += frame.reservation.sections.prefix(used)
+                receiveBuffer?.unreserve(frame.reservation.sections.dropFirst(used))
+            }
         }
         flush(&self)
         return deliveries.map { .deliver($0) }
     }
 
-    /// The regions (header only, data in place) and checksum patch for one frame; nil to drop it.
-    private mutating func place(_ frame: DirectFrame) -> (regions: [Delivery.Region], patches: [GuestWrite])? {
+    /// The regions (header only, data in place), checksum patch and sections used for one frame;
+    /// nil to drop it.
+    private mutating func place(_ frame: DirectFrame) -> PlacedFrames? {
         guard acceptsFrames, let buffer = receiveBuffer, frame.length <= frame.reservation.capacity,
               let (coalesced, completeChecksum, ppis) = receiveTreatment(frame.bytes, length: frame.length,
                                                                          header: frame.header) else { return nil }
@@ -104,13 +107,9 @@ extension NetworkAdapterProtocol {
         if completeChecksum {
             guard frame.bytes.count == frame.length,
                   let (offset, value) = ReceiveOffload.checksum(frame.bytes, header: frame.header),
-                  let target = frame.reservation.dataSegments.subrange(offset: offset, length: 2) else { return nil }
-            let bytes: [UInt8] = [UInt8(value >> 8), UInt8(value & 0xFF)]
-            var consumed = 0
-            for piece in target {
-                patches.append(GuestWrite(address: piece.address, bytes: bytes[consumed..<consumed + piece.length]))
-                consumed += piece.length
-            }
+                  let written = Self.guestWrites([UInt8(value >> 8), UInt8(value & 0xFF)], at: offset,
+                                                 in: frame.reservation.dataSegments) else { return nil }
+            patches = written
         }
         let room = buffer.sectionSize - Self.directHeaderRoom
         let used = max(1, (frame.length + room - 1) / room)
@@ -128,6 +127,26 @@ extension NetworkAdapterProtocol {
                                            payload: [], length: length, fillsPadding: false))
         }
         if coalesced { nextCoalescedID &+= 1 }
-        return (regions, patches)
+        return PlacedFrames(regions: regions, patches: patches, sectionsUsed: [used])
     }
+
+    /// Writes of `bytes` at `offset` into a frame read into `segments`; nil if they do not fit.
+    static func guestWrites(_ bytes: [UInt8], at offset: Int, in segments: [GuestSegment]) -> [GuestWrite]? {
+        guard let target = segments.subrange(offset: offset, length: bytes.count) else { return nil }
+        var writes: [GuestWrite] = []
+        var consumed = 0
+        for piece in target {
+            writes.append(GuestWrite(address: piece.address, bytes: bytes[consumed..<consumed + piece.length]))
+            consumed += piece.length
+        }
+        return writes
+    }
+}
+
+/// Where one or more frames go in the receive buffer: their RNDIS regions, header rewrites and
+/// how many of each frame's reserved sections they fill.
+struct PlacedFrames {
+    let regions: [Delivery.Region]
+    let patches: [GuestWrite]
+    let sectionsUsed: [Int]
 }

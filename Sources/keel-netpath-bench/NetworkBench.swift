@@ -159,7 +159,8 @@ struct NetworkBench {
     // MARK: - Workloads
 
     /// Guest→host: large sends as netvsc makes them for a TCP stream (LSOv2, one GPA-direct
-    /// range per page: the RNDIS header, the linear headers, then the payload pages).
+    /// range per page: the RNDIS header, the linear headers, then the payload pages), each
+    /// answered by an ACK frame from the TAP that the guest receives.
     mutating func transmit(_ count: Int) throws -> Result {
         let payload = 45 * 1448
         var frame = Self.tcpFrame(payload: payload)
@@ -185,23 +186,33 @@ struct NetworkBench {
         }
         let packet = try GPADirectBuffer(ranges: ranges).packet(
             transactionID: 1, payload: Self.nvsp([NVSPMessageType.sendRNDISPacket, 0, 0xFFFF_FFFF, 0]))
+        // The host's TCP answers each large segment with an ACK, its checksum left to the device.
+        let ack = Self.tcpFrame(payload: 0)
+        let ackHeader = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 34, checksumOffset: 16)
         var result = Result()
         let completionsBefore = guest.completions
+        let receivedBefore = guest.receiveRanges
         var sent = 0
-        while sent < count {
+        var acks = 0
+        var idle = 0
+        while sent < count || guest.receiveRanges - receivedBefore < acks {
             // Up to 32 sends per round, as a TCP window of about 2 MB allows (and the socket holds).
             let round = min(count, sent + 32)
             while sent < round, try guest.post(packet) { sent += 1 }
             host.service()
             try guest.collect()
-            result.hostRecords += drainPeer()
+            let frames = drainPeer()
+            result.hostRecords += frames
+            for _ in 0..<frames where peer.write(header: ackHeader, head: ack, guestRanges: [], in: memory) { acks += 1 }
+            idle = frames == 0 && sent == count ? idle + 1 : 0
+            if idle > 1000 {
+                throw BenchError("transmit stalled: \(guest.receiveRanges - receivedBefore) of \(acks) ACKs received")
+            }
         }
-        host.service()
-        try guest.collect()
-        result.hostRecords += drainPeer()
-        guard guest.completions - completionsBefore == count, guest.failures == 0, result.hostRecords == count else {
+        guard guest.completions - completionsBefore == count, guest.failures == 0, result.hostRecords == count,
+              acks == count else {
             throw BenchError("transmit: \(guest.completions - completionsBefore) completions, \(guest.failures) failures, "
-                             + "\(result.hostRecords) frames out of \(count)")
+                             + "\(result.hostRecords) frames out of \(count), \(acks) ACKs")
         }
         result.packets = count
         result.bytes = count * frame.count
