@@ -13,7 +13,7 @@ import KeelSystem
 /// sequence numbers, no flag but ACK and PSH, and a checksum the host vouched for. PSH does not
 /// end a packet (as in Linux's LRO and NICs' hardware LRO; Linux receivers do not act on it);
 /// the packet carries it if any of its segments did.
-struct CoalescibleSegment: Equatable {
+struct CoalescibleSegment {
     /// Ethernet, IP and TCP headers together.
     let headerLength: Int
     let ipv6: Bool
@@ -87,7 +87,7 @@ struct CoalescibleSegment: Equatable {
         Int32(bitPattern: bigEndian32(a, offset) &- bigEndian32(b, offset)) >= 0
     }
 
-    static func bigEndian32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+    private static func bigEndian32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
         UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
     }
 
@@ -109,12 +109,15 @@ struct CoalescibleSegment: Equatable {
         if timestampsOnly { headers.replaceSubrange(t + 24..<t + 32, with: lastBytes[t + 24..<t + 32]) }
         return headers
     }
-
-    /// The largest frame a coalesced packet may become: its IP length field must hold it.
-    var maxCoalescedLength: Int { Self.ethernetHeaderLength + (ipv6 ? 40 : 0) + 0xFFFF }
 }
 
 extension NetworkAdapterProtocol {
+    /// The longest frame coalescing builds (well inside the IP length field's limit). Linux
+    /// copies a received packet into one buffer of its length plus about 400 bytes of overhead;
+    /// up to here that is a 64 KiB allocation, past it a 128 KiB one, which also halves the
+    /// packet's share of the socket's receive window.
+    static let coalescedPacketLimit = 65_000
+
     /// Which consecutive frames go to the guest as one coalesced packet (see `CoalescibleSegment`):
     /// only while it has coalescing on for their IP version, only frames that each fit one
     /// section, and only runs longer than one frame may be; every frame is in exactly one run.
@@ -129,7 +132,7 @@ extension NetworkAdapterProtocol {
             let next = frame.length <= room ? CoalescibleSegment(frame.bytes, length: frame.length, header: frame.header) : nil
             if let run = open, let next,
                run.segment.isContinued(by: next, nextBytes: frame.bytes, end: run.end, lastBytes: frames[index - 1].bytes),
-               run.total + next.payloadLength <= run.segment.maxCoalescedLength,
+               run.total + next.payloadLength <= Self.coalescedPacketLimit,
                run.total + next.payloadLength > configuration.maxFrameLength + 4 {
                 open = (run.segment, run.total + next.payloadLength, next.sequence &+ UInt32(next.payloadLength))
                 continue

@@ -141,20 +141,17 @@ func streamBytes(_ range: Range<Int>) -> [UInt8] { range.map { UInt8(truncatingI
         #expect(whole)
     }
 
-    @Test func packetsStopAtTheLargestIPLength() throws {
+    /// Linux's copy of a packet past 65 000 bytes would need a 128 KiB buffer: packets stop short of it.
+    @Test(arguments: [(500, [5]), (1000, [4, 1])])
+    func packetsStayWithinTheGuestsBuffer(lastPayload: Int, fragments: [Int]) throws {
         var guest = readyGuest(receivePageCount: 4096)
-        let sizes = [15000, 15000, 15000, 15000, 6000]   // the fifth would take the IP length past 65535
         var segments: [[UInt8]] = []
-        var offset = 0
-        for size in sizes {
-            segments.append(streamSegment(sequence: UInt32(offset), payload: streamBytes(offset..<offset + size)))
-            offset += size
+        for (index, size) in [16000, 16000, 16000, 16000, lastPayload].enumerated() {
+            segments.append(streamSegment(sequence: UInt32(index * 16000), payload: streamBytes(index * 16000..<index * 16000 + size)))
         }
         let packets = try receive(segments, guest: &guest)
-        #expect(packets.map(\.fragments) == [4, 1])
-        let joined = packets.first?.frame == streamSegment(sequence: 0, payload: streamBytes(0..<60000))
-        let alone = packets.last?.frame == segments[4]
-        #expect(joined && alone)
+        #expect(packets.map(\.fragments) == fragments)
+        #expect(packets.allSatisfy { $0.frame.count <= 65_000 })
     }
 
     @Test func smallSegmentsThatFitOneFrameAreNotChained() throws {
