@@ -33,7 +33,8 @@ public struct NetworkAdapterDevice: VMBusDevice {
     static let maxQueuedFrames = 512
     static let maxQueuedBytes = 4 << 20
     static let linkCheckInterval: UInt64 = 500_000_000
-    /// Frames read straight into guest memory per transfer-page packet.
+    /// Frames read straight into guest memory per transfer-page packet (and so the longest run
+    /// that receive coalescing can join).
     static let directBatch = 16
 
     /// - Parameter index: the adapter number; it makes the instance GUID unique.

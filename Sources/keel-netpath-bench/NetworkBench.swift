@@ -195,6 +195,7 @@ struct NetworkBench {
         var sent = 0
         var acks = 0
         var idle = 0
+        var lastReceived = receivedBefore
         while sent < count || guest.receiveRanges - receivedBefore < acks {
             // Up to 32 sends per round, as a TCP window of about 2 MB allows (and the socket holds).
             let round = min(count, sent + 32)
@@ -204,7 +205,9 @@ struct NetworkBench {
             let frames = drainPeer()
             result.hostRecords += frames
             for _ in 0..<frames where peer.write(header: ackHeader, head: ack, guestRanges: [], in: memory) { acks += 1 }
-            idle = frames == 0 && sent == count ? idle + 1 : 0
+            let received = guest.receiveRanges
+            idle = frames == 0 && sent == count && received == lastReceived ? idle + 1 : 0
+            lastReceived = received
             if idle > 1000 {
                 throw BenchError("transmit stalled: \(guest.receiveRanges - receivedBefore) of \(acks) ACKs received")
             }
