@@ -31,14 +31,6 @@ public struct VirtioNetHeader: Sendable, Equatable {
         self.checksumOffset = checksumOffset
     }
 
-    /// Decodes the first 10 bytes; nil if there are fewer.
-    public init?(_ bytes: [UInt8]) {
-        guard bytes.count >= Self.size, let header = bytes.withUnsafeBytes({ $0.baseAddress.map(Self.init(at:)) }) else {
-            return nil
-        }
-        self = header
-    }
-
     /// The header as it goes on the wire.
     public var bytes: [UInt8] {
         var bytes = [UInt8](repeating: 0, count: Self.size)
@@ -62,5 +54,4 @@ public struct VirtioNetHeader: Sendable, Equatable {
         p.storeBytes(of: checksumStart.littleEndian, toByteOffset: 6, as: UInt16.self)
         p.storeBytes(of: checksumOffset.littleEndian, toByteOffset: 8, as: UInt16.self)
     }
-
 }
