@@ -1,19 +1,11 @@
 import KeelSystem
 import KeelVMBus
 
-/// Little-endian reads of guest bytes at absolute offsets. Bytes past either end read as zero,
-/// so a missed length check on guest input can never trap.
+/// Byte-array helpers for NVSP and RNDIS messages. Reads go through `littleEndian(_:at:)`
+/// (KeelSystem): bytes past either end read as zero, so a missed length check on guest input
+/// can never trap.
 extension Array where Element == UInt8 {
-    func readLE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
-        var value: T = 0
-        for i in 0..<MemoryLayout<T>.size {
-            let index = offset &+ i
-            if index >= 0 && index < count { value |= T(self[index]) << (8 * i) }
-        }
-        return value
-    }
-
-    func u32(_ offset: Int) -> UInt32 { readLE(UInt32.self, at: offset) }
+    func u32(_ offset: Int) -> UInt32 { littleEndian(UInt32.self, at: offset) }
 
     /// Stores a little-endian u32 at `offset` (inside the array) of a message being built.
     mutating func storeLE32(_ value: UInt32, at offset: Int) {
@@ -43,9 +35,9 @@ struct PacketPayload {
     }
 
     var count: Int { bytes.count - start }
-    /// Fields past the end read as zero, as `[UInt8].readLE` does.
-    func u32(_ offset: Int) -> UInt32 { bytes.readLE(UInt32.self, at: start + offset) }
-    func u16(_ offset: Int) -> UInt16 { bytes.readLE(UInt16.self, at: start + offset) }
+    /// Fields past the end read as zero, as `[UInt8].littleEndian` does.
+    func u32(_ offset: Int) -> UInt32 { bytes.littleEndian(UInt32.self, at: start + offset) }
+    func u16(_ offset: Int) -> UInt16 { bytes.littleEndian(UInt16.self, at: start + offset) }
 }
 
 /// Little-endian appends, used by the NVSP and RNDIS encoders.

@@ -90,7 +90,7 @@ struct RNDISPacketDecoder {
 
         let frameStart = body + Int(dataOffset)
         let count = Int(dataLength)
-        let inlineTagged = count >= 16 && bytes.readLE(UInt16.self, at: frameStart + 12) == 0x0081
+        let inlineTagged = count >= 16 && bytes.littleEndian(UInt16.self, at: frameStart + 12) == 0x0081
         let limit = info.largeSend != nil ? Self.maxLargeSendFrame : maxFrameLength + (inlineTagged ? 4 : 0)
         let available = min(count, bytes.count - frameStart)
         guard count >= 14, count <= limit, available >= 14, var frame = bytes.run(frameStart, available) else {

@@ -58,7 +58,7 @@ enum TransmitOffload {
     private static func largeSend(_ frame: inout [UInt8], frameLength: Int, info: UInt32) throws(TransmitOffloadError) -> VirtioNetHeader {
         let mss = Int(info & 0xFFFFF), tcpStart = Int(info >> 20 & 0x3FF), ipv6 = info >> 31 == 1
         let ipStart = frame.networkHeaderStart
-        let etherType = frame.readLE(UInt16.self, at: ipStart - 2).byteSwapped
+        let etherType = frame.littleEndian(UInt16.self, at: ipStart - 2).byteSwapped
         guard etherType == (ipv6 ? 0x86DD : 0x0800) else {
             throw .largeSendNotTCP(detail: "EtherType 0x\(String(etherType, radix: 16)) for IPv\(ipv6 ? 6 : 4)")
         }

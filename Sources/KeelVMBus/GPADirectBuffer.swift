@@ -46,25 +46,32 @@ public struct GPADirectBuffer: Sendable, Equatable {
     /// 52-bit guest-physical address space.
     public static let defaultMaxPFN: UInt64 = (1 << 40) - 1
 
-    /// The ranges' shapes in order, and all their pages in one list: two allocations however
-    /// many ranges there are (netvsc sends one range per page, about 18 for a large send).
-    private let shapes: [Shape]
-    private let pfns: [UInt64]
+    /// Where the validated range list lies (`range_count` ranges from offset 8) in the bytes it
+    /// came from (the packet's, shared, not copied); kept only to list the ranges again, the I/O
+    /// paths use `segments`.
+    private let source: [UInt8]
+    private let header: Swift.Range<Int>
+    private let rangeCount: Int
+    /// The buffer as guest-physical byte segments, physically adjacent pieces merged. Built in
+    /// the same pass that validates the header: a large netvsc send has one range per page, and
+    /// per-range arrays were most of the transmit path's parsing cost.
+    private let segments: [GuestSegment]
     /// Bytes the buffer describes (the sum of the ranges' byte counts).
     public let totalBytes: Int
 
-    private struct Shape: Sendable, Equatable {
-        let byteCount: Int
-        let byteOffset: Int
-        /// Index of the range's first page in `pfns`, and its page count.
-        let firstPage: Int
-        let pageCount: Int
-    }
-
     /// The ranges as the guest described them.
     public var ranges: [Range] {
-        shapes.map { Range(byteCount: $0.byteCount, byteOffset: $0.byteOffset,
-                           pfns: Array(pfns[$0.firstPage..<$0.firstPage + $0.pageCount])) }
+        var result: [Range] = []
+        var offset = header.lowerBound + 8
+        for _ in 0..<rangeCount {
+            let byteCount = Int(Self.u32(source, offset))
+            let byteOffset = Int(Self.u32(source, offset + 4))
+            let pages = Self.pageCount(byteOffset: byteOffset, byteCount: byteCount)
+            let pfns = (0..<pages).map { Self.u64(source, offset + 8 + 8 * $0) }
+            result.append(Range(byteCount: byteCount, byteOffset: byteOffset, pfns: pfns))
+            offset += 8 + 8 * pages
+        }
+        return result
     }
 
     /// Parses the ranges in the header of a type-9 packet (between descriptor and data offset):
@@ -75,41 +82,9 @@ public struct GPADirectBuffer: Sendable, Equatable {
         guard packet.rawType == VMBusPacketType.dataUsingGPADirect.rawValue else {
             throw .wrongPacketType(packet.rawType)
         }
-        let bytes = packet.bytes
-        let start = VMBusPacket.descriptorSize
         guard packet.hasValidDataOffset else { throw .malformedPacket }
-        // Offsets below are relative to the header's start; every read is bounds-checked first.
-        let available = packet.dataOffset - start
-        guard available >= 8 else { throw .truncatedHeader(needed: 8, available: available) }
-        let count = Int(Self.u32(bytes, start + 4))
-        guard count > 0 else { throw .noRanges }
-        guard count <= maxRanges else { throw .tooManyRanges(count: count, limit: maxRanges) }
-        let pfnLimit = min(maxPFN, UInt64.max >> 12)
-        var shapes: [Shape] = []
-        shapes.reserveCapacity(count)
-        var pfns: [UInt64] = []
-        pfns.reserveCapacity(min(maxPages, (available - 8) / 8))
-        var offset = 8
-        var total = 0
-        for index in 0..<count {
-            guard available - offset >= 8 else { throw .truncatedHeader(needed: offset + 8, available: available) }
-            let byteCount = Int(Self.u32(bytes, start + offset))
-            let byteOffset = Int(Self.u32(bytes, start + offset + 4))
-            try Self.checkShape(index: index, byteCount: byteCount, byteOffset: byteOffset)
-            let pageCount = Self.pageCount(byteOffset: byteOffset, byteCount: byteCount)
-            guard pageCount <= maxPages - pfns.count else { throw .tooManyPages(limit: maxPages) }
-            let needed = offset + 8 + pageCount * 8
-            guard available >= needed else { throw .truncatedHeader(needed: needed, available: available) }
-            shapes.append(Shape(byteCount: byteCount, byteOffset: byteOffset, firstPage: pfns.count, pageCount: pageCount))
-            for page in 0..<pageCount {
-                let pfn = Self.u64(bytes, start + offset + 8 + 8 * page)
-                guard pfn <= pfnLimit else { throw .pfnOutOfRange(range: index, pfn: pfn, limit: pfnLimit) }
-                pfns.append(pfn)
-            }
-            total += byteCount
-            offset = needed
-        }
-        (self.shapes, self.pfns, totalBytes) = (shapes, pfns, total)
+        try self.init(parsing: packet.bytes, in: VMBusPacket.descriptorSize..<packet.dataOffset, maxRanges: maxRanges,
+                      maxPages: maxPages, maxPFN: maxPFN)
     }
 
     /// Builds a buffer from ranges, with the same checks as parsing (for tests and guest models).
@@ -117,48 +92,79 @@ public struct GPADirectBuffer: Sendable, Equatable {
                 maxPFN: UInt64 = defaultMaxPFN) throws(GPADirectError) {
         guard !ranges.isEmpty else { throw .noRanges }
         guard ranges.count <= maxRanges else { throw .tooManyRanges(count: ranges.count, limit: maxRanges) }
-        let pfnLimit = min(maxPFN, UInt64.max >> 12)
-        var shapes: [Shape] = []
-        var pfns: [UInt64] = []
         for (index, range) in ranges.enumerated() {
             try Self.checkShape(index: index, byteCount: range.byteCount, byteOffset: range.byteOffset)
             let expected = Self.pageCount(byteOffset: range.byteOffset, byteCount: range.byteCount)
             guard range.pfns.count == expected else {
                 throw .pageCountMismatch(range: index, expected: expected, actual: range.pfns.count)
             }
-            guard expected <= maxPages - pfns.count else { throw .tooManyPages(limit: maxPages) }
-            if let bad = range.pfns.first(where: { $0 > pfnLimit }) {
-                throw .pfnOutOfRange(range: index, pfn: bad, limit: pfnLimit)
-            }
-            shapes.append(Shape(byteCount: range.byteCount, byteOffset: range.byteOffset, firstPage: pfns.count,
-                                pageCount: expected))
-            pfns += range.pfns
         }
-        (self.shapes, self.pfns, totalBytes) = (shapes, pfns, ranges.reduce(0) { $0 + $1.byteCount })
+        let bytes = Self.encode(ranges)
+        try self.init(parsing: bytes, in: 0..<bytes.count, maxRanges: maxRanges, maxPages: maxPages, maxPFN: maxPFN)
     }
 
-    /// The guest-physical byte segments of the buffer in order, physically adjacent pieces merged:
-    /// what an I/O path turns into an iovec.
-    public func guestSegments() -> [GuestSegment] {
-        var result: [GuestSegment] = []
-        result.reserveCapacity(pfns.count)
-        for shape in shapes {
-            var remaining = shape.byteCount
-            var pageOffset = shape.byteOffset
-            for pfn in pfns[shape.firstPage..<shape.firstPage + shape.pageCount] where remaining > 0 {
+    /// Validates `bytes[span]` (a range list as in a type-9 packet) and merges its pages into
+    /// segments, in one pass; every read is bounds-checked first.
+    private init(parsing bytes: [UInt8], in span: Swift.Range<Int>, maxRanges: Int, maxPages: Int,
+                 maxPFN: UInt64) throws(GPADirectError) {
+        let start = span.lowerBound
+        let available = span.count
+        guard available >= 8 else { throw .truncatedHeader(needed: 8, available: available) }
+        let count = Int(Self.u32(bytes, start + 4))
+        guard count > 0 else { throw .noRanges }
+        guard count <= maxRanges else { throw .tooManyRanges(count: count, limit: maxRanges) }
+        let pfnLimit = min(maxPFN, UInt64.max >> 12)
+        var segments: [GuestSegment] = []
+        segments.reserveCapacity(count)
+        // The segment being grown: pages join it while each starts where the last ended.
+        var runAddress: UInt64 = 0
+        var runLength = 0
+        var offset = 8
+        var pages = 0
+        var total = 0
+        for index in 0..<count {
+            guard available - offset >= 8 else { throw .truncatedHeader(needed: offset + 8, available: available) }
+            let byteCount = Int(Self.u32(bytes, start + offset))
+            let byteOffset = Int(Self.u32(bytes, start + offset + 4))
+            try Self.checkShape(index: index, byteCount: byteCount, byteOffset: byteOffset)
+            let pageCount = Self.pageCount(byteOffset: byteOffset, byteCount: byteCount)
+            guard pageCount <= maxPages - pages else { throw .tooManyPages(limit: maxPages) }
+            let needed = offset + 8 + pageCount * 8
+            guard available >= needed else { throw .truncatedHeader(needed: needed, available: available) }
+            var remaining = byteCount
+            var pageOffset = byteOffset
+            for page in 0..<pageCount {
+                let pfn = Self.u64(bytes, start + offset + 8 + 8 * page)
+                guard pfn <= pfnLimit else { throw .pfnOutOfRange(range: index, pfn: pfn, limit: pfnLimit) }
                 let length = min(Self.pageSize - pageOffset, remaining)
                 let address = pfn << 12 | UInt64(pageOffset)
-                if let last = result.last, last.address &+ UInt64(last.length) == address {
-                    result[result.count - 1] = GuestSegment(address: last.address, length: last.length + length)
+                if runLength > 0, runAddress &+ UInt64(runLength) == address {
+                    runLength += length
                 } else {
-                    result.append(GuestSegment(address: address, length: length))
+                    if runLength > 0 { segments.append(GuestSegment(address: runAddress, length: runLength)) }
+                    (runAddress, runLength) = (address, length)
                 }
                 remaining -= length
                 pageOffset = 0
             }
+            pages += pageCount
+            total += byteCount
+            offset = needed
         }
-        return result
+        segments.append(GuestSegment(address: runAddress, length: runLength))
+        (source, header, rangeCount) = (bytes, start..<start + offset, count)
+        (self.segments, totalBytes) = (segments, total)
     }
+
+    /// Equal when they describe the same ranges (whatever packet bytes they came from).
+    public static func == (lhs: GPADirectBuffer, rhs: GPADirectBuffer) -> Bool {
+        lhs.rangeCount == rhs.rangeCount
+            && lhs.source[lhs.header.dropFirst(8)].elementsEqual(rhs.source[rhs.header.dropFirst(8)])
+    }
+
+    /// The guest-physical byte segments of the buffer in order, physically adjacent pieces merged:
+    /// what an I/O path turns into an iovec.
+    public func guestSegments() -> [GuestSegment] { segments }
 
     /// The segments holding bytes `offset ..< offset + length` of the buffer; nil if that is not
     /// inside the buffer. An empty sub-range gives no segments.
@@ -168,7 +174,7 @@ public struct GPADirectBuffer: Sendable, Equatable {
         var result: [GuestSegment] = []
         var skip = offset
         var remaining = length
-        for segment in guestSegments() where remaining > 0 {
+        for segment in segments where remaining > 0 {
             if skip >= segment.length {
                 skip -= segment.length
                 continue
@@ -182,14 +188,16 @@ public struct GPADirectBuffer: Sendable, Equatable {
     }
 
     /// The packet header for these ranges (what `init(packet:)` parses).
-    public func encodedHeader() -> [UInt8] {
+    public func encodedHeader() -> [UInt8] { [0, 0, 0, 0] + source[header.dropFirst(4)] }
+
+    private static func encode(_ ranges: [Range]) -> [UInt8] {
         var w = ByteWriter()
         w.u32(0)
-        w.u32(UInt32(truncatingIfNeeded: shapes.count))
-        for shape in shapes {
-            w.u32(UInt32(truncatingIfNeeded: shape.byteCount))
-            w.u32(UInt32(truncatingIfNeeded: shape.byteOffset))
-            for pfn in pfns[shape.firstPage..<shape.firstPage + shape.pageCount] { w.u64(pfn) }
+        w.u32(UInt32(truncatingIfNeeded: ranges.count))
+        for range in ranges {
+            w.u32(UInt32(truncatingIfNeeded: range.byteCount))
+            w.u32(UInt32(truncatingIfNeeded: range.byteOffset))
+            for pfn in range.pfns { w.u64(pfn) }
         }
         return w.bytes
     }
@@ -212,11 +220,7 @@ public struct GPADirectBuffer: Sendable, Equatable {
     }
 
     /// Little-endian fields of the packet (the caller checked the bounds).
-    private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
-    }
+    private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { bytes.littleEndian(UInt32.self, at: at) }
 
-    private static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
-        UInt64(u32(bytes, at)) | UInt64(u32(bytes, at + 4)) << 32
-    }
+    private static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 { bytes.littleEndian(UInt64.self, at: at) }
 }
