@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// NVSP message types (the first u32 of every NVSP message) that this host handles or sends.
 public enum NVSPMessageType {
     public static let initialize: UInt32 = 1
@@ -52,7 +54,7 @@ enum NVSPMessage {
 
     /// A 40-byte NVSP message: the u32 fields in order, zero-padded.
     static func encode(_ fields: [UInt32]) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: size)
+        var bytes = [UInt8](zeros: size)
         for (index, field) in fields.prefix(size / 4).enumerated() { bytes.storeLE32(field, at: 4 * index) }
         return bytes
     }

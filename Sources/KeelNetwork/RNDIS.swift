@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// RNDIS message types (`msg_type`, the first u32 of every RNDIS message).
 public enum RNDISMessageType {
     public static let packet: UInt32 = 0x0000_0001
@@ -108,7 +110,7 @@ enum RNDISEncode {
         let headerLength = dataStart ?? 44 + ppiLength
         let length = (headerLength + dataLength + 7) / 8 * 8
         // Built in place (one per received frame): no OOB data, vc handle and reserved zero.
-        var bytes = [UInt8](repeating: 0, count: 44 + ppiLength)
+        var bytes = [UInt8](zeros: 44 + ppiLength)
         bytes.storeLE32(RNDISMessageType.packet, at: 0)
         bytes.storeLE32(UInt32(truncatingIfNeeded: length), at: 4)
         bytes.storeLE32(UInt32(headerLength - 8), at: 8)          // data offset (from the body)

@@ -89,10 +89,7 @@ public final class GuestRAM: @unchecked Sendable {
 
     public func read(at address: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
         guard let p = host(address, count) else { throw GuestMemoryError(address: address, count: count) }
-        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { buffer.baseAddress!.update(from: p.assumingMemoryBound(to: UInt8.self), count: count) }
-            initialized = count
-        }
+        return [UInt8](copying: p, count: count)
     }
 
     /// The bytes of guest-physical runs in order, at most `limit` of them (scatter-gather
@@ -105,16 +102,14 @@ public final class GuestRAM: @unchecked Sendable {
             guard host(segment.address, count) != nil else { return nil }
             total += count
         }
-        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-            var offset = 0
-            for segment in segments where offset < total {
-                let count = min(segment.length, total - offset)
-                guard let p = host(segment.address, count) else { break }
-                (buffer.baseAddress! + offset).update(from: p.assumingMemoryBound(to: UInt8.self), count: count)
-                offset += count
-            }
-            initialized = offset
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(total)
+        for segment in segments where bytes.count < total {
+            let count = min(segment.length, total - bytes.count)
+            guard let p = host(segment.address, count) else { break }
+            bytes.append(contentsOf: UnsafeBufferPointer(start: p.assumingMemoryBound(to: UInt8.self), count: count))
         }
+        return bytes
     }
 
     /// Writes `bytes` across guest-physical runs in order; false if a part is not RAM or the

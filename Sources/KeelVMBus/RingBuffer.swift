@@ -114,7 +114,10 @@ public struct RingBuffer: Sendable {
 
     // MARK: - Data area
 
-    private func dataAddress(_ offset: Int) -> (address: UInt64, room: Int) {
+    /// Where data-area byte `offset` is in guest memory (`pages[0]` is the control page), and how
+    /// many bytes are left in its page. Static so that callers pass only `pages`: a method call
+    /// on `self` made the compiler copy the whole ring around it.
+    private static func dataAddress(_ offset: Int, _ pages: [UInt64]) -> (address: UInt64, room: Int) {
         let page = 1 + offset / Int(VMBusPage.size)
         let within = offset % Int(VMBusPage.size)
         return (pages[page] + UInt64(within), Int(VMBusPage.size) - within)
@@ -126,11 +129,11 @@ public struct RingBuffer: Sendable {
         var result: [UInt8] = []
         do {
             // Most packets lie within one page: one read, no second copy.
-            let (address, room) = dataAddress(offset)
+            let (address, room) = Self.dataAddress(offset, pages)
             if count <= room { return try memory.read(at: address, count: count) }
             result.reserveCapacity(count)
             while result.count < count {
-                let (address, room) = dataAddress(offset)
+                let (address, room) = Self.dataAddress(offset, pages)
                 let chunk = min(room, count - result.count)
                 result += try memory.read(at: address, count: chunk)
                 offset = (offset + chunk) % dataSize
@@ -143,7 +146,7 @@ public struct RingBuffer: Sendable {
 
     /// A 32-bit field of the data area (8-byte aligned offsets never straddle a page or the wrap).
     private mutating func loadData(at offset: Int) throws(RingBufferError) -> UInt32 {
-        let (memory, address) = (self.memory, dataAddress(offset % dataSize).address)
+        let (memory, address) = (self.memory, Self.dataAddress(offset % dataSize, pages).address)
         do {
             return try memory.loadUInt32(at: address)
         } catch {
@@ -152,7 +155,7 @@ public struct RingBuffer: Sendable {
     }
 
     private mutating func storeData(_ value: UInt32, at offset: Int) throws(RingBufferError) {
-        let (memory, address) = (self.memory, dataAddress(offset % dataSize).address)
+        let (memory, address) = (self.memory, Self.dataAddress(offset % dataSize, pages).address)
         do {
             try memory.storeUInt32(value, at: address)
         } catch {
@@ -165,7 +168,7 @@ public struct RingBuffer: Sendable {
         var offset = start % dataSize
         var done = bytes.startIndex
         while done < bytes.endIndex {
-            let (address, room) = dataAddress(offset)
+            let (address, room) = Self.dataAddress(offset, pages)
             let chunk = min(room, bytes.endIndex - done)
             do {
                 try memory.write(bytes[done..<done + chunk], at: address)

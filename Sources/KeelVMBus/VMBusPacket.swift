@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// Ring-buffer packet types (the descriptor's first field).
 public enum VMBusPacketType: UInt16, Sendable {
     case synch = 1
@@ -33,7 +35,7 @@ public struct VMBusPacket: Sendable, Equatable {
         // One allocation: every packet sent (each completion among them) comes through here.
         let dataOffset = VMBusPacket.descriptorSize + (header.count + 7) / 8 * 8
         let length = (dataOffset + payload.count + 7) / 8 * 8
-        var bytes = [UInt8](repeating: 0, count: length)
+        var bytes = [UInt8](zeros: length)
         let descriptor = UInt64(type.rawValue) | UInt64(UInt16(truncatingIfNeeded: dataOffset / 8)) << 16
             | UInt64(UInt16(truncatingIfNeeded: length / 8)) << 32 | UInt64(flags) << 48
         for i in 0..<8 {

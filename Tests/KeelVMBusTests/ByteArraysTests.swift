@@ -1,9 +1,10 @@
 import KeelSystem
 import Testing
 
-/// `[UInt8].littleEndian(_:at:)` (KeelSystem) reads guest-written headers; it lives in the
-/// wrapper layer, so it is tested here next to its main user, the GPA-direct parser.
-@Suite struct ByteArrayLoadsTests {
+/// The byte-array helpers of KeelSystem (`ByteArrays.swift`): `littleEndian(_:at:)` reads
+/// guest-written headers, `init(zeros:)` builds messages. Tested here, next to their main users
+/// (the GPA-direct parser, the packet encoders).
+@Suite struct ByteArraysTests {
     let bytes: [UInt8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99]
 
     @Test func fieldsInsideAreLittleEndianAtAnyAlignment() {
@@ -21,5 +22,11 @@ import Testing
         #expect(bytes.littleEndian(UInt64.self, at: .max) == 0)
         #expect(bytes.littleEndian(UInt64.self, at: .min) == 0)
         #expect([UInt8]().littleEndian(UInt32.self, at: 0) == 0)
+    }
+
+    @Test func zerosAreAsManyZeroBytesAsAsked() {
+        for count in [0, 1, 44, 4096] {
+            #expect([UInt8](zeros: count) == [UInt8](repeating: 0, count: count))
+        }
     }
 }
