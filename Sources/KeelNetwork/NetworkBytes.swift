@@ -8,9 +8,7 @@ extension Array where Element == UInt8 {
     func u32(_ offset: Int) -> UInt32 { littleEndian(UInt32.self, at: offset) }
 
     /// Stores a little-endian u32 at `offset` (inside the array) of a message being built.
-    mutating func storeLE32(_ value: UInt32, at offset: Int) {
-        for i in 0..<4 { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
-    }
+    mutating func storeLE32(_ value: UInt32, at offset: Int) { storeLittleEndian(value, at: offset) }
 
     /// Where an Ethernet frame's network header starts: 14, or 18 behind an 802.1Q tag.
     var networkHeaderStart: Int { count >= 18 && self[12] == 0x81 && self[13] == 0x00 ? 18 : 14 }

@@ -7,12 +7,14 @@
 /// - Reading: protocol modules may not touch raw pointers, so the one unaligned load lives here;
 ///   per-byte reads cost four bounds checks each and showed up in the data path.
 extension Array where Element == UInt8 {
-    /// `count` zero bytes (as `init(repeating: 0, count:)`, without the metadata lookup).
-    @inlinable
+    /// `count` zero bytes (as `init(repeating: 0, count:)`, without the metadata lookup), copied
+    /// from a zero page rather than appended one by one.
     public init(zeros count: Int) {
         self.init()
         reserveCapacity(count)
-        append(contentsOf: repeatElement(0, count: count))
+        while self.count < count {
+            append(contentsOf: UnsafeBufferPointer(start: zeroPage, count: Swift.min(count - self.count, zeroPageSize)))
+        }
     }
 
     /// A copy of `count` bytes at `source` (as `init(unsafeUninitializedCapacity:)` would make).
@@ -25,12 +27,18 @@ extension Array where Element == UInt8 {
 
     /// The little-endian `T` at `offset`. Bytes outside the array read as zero, so a length check
     /// missed on guest input can never trap; a field wholly inside is one unaligned load.
-    @inlinable
+    @inlinable @inline(__always)
     public func littleEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-        let size = MemoryLayout<T>.size
-        if offset >= 0, offset <= count &- size {
+        if offset >= 0, offset <= count &- MemoryLayout<T>.size {
             return withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
         }
+        return partialLittleEndian(T.self, at: offset)
+    }
+
+    /// `littleEndian(_:at:)` for a field that is not wholly inside (kept out of line).
+    @usableFromInline
+    func partialLittleEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        let size = MemoryLayout<T>.size
         var value: T = 0
         for i in 0..<size {
             let index = offset &+ i
@@ -38,4 +46,20 @@ extension Array where Element == UInt8 {
         }
         return value
     }
+
+    /// Stores `value` little-endian at `offset` of a message being built; the field must lie
+    /// inside the array (the encoder sized it), as with subscript stores.
+    @inlinable @inline(__always)
+    public mutating func storeLittleEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        precondition(offset >= 0 && offset <= count &- MemoryLayout<T>.size, "field outside the message")
+        withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self) }
+    }
 }
+
+/// The source of `[UInt8](zeros:)`: one page of zeros, allocated once and never written.
+private let zeroPageSize = 4096
+nonisolated(unsafe) private let zeroPage: UnsafePointer<UInt8> = {
+    let page = UnsafeMutablePointer<UInt8>.allocate(capacity: zeroPageSize)
+    page.initialize(repeating: 0, count: zeroPageSize)
+    return UnsafePointer(page)
+}()
