@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// A sense key with its additional sense code and qualifier; encoded as fixed-format sense.
 public struct SCSISense: Sendable, Equatable {
     public var key: UInt8
@@ -26,7 +28,7 @@ public struct SCSISense: Sendable, Equatable {
 
     /// Fixed-format sense data (response code 0x70, additional length 10): 18 bytes.
     public var fixedFormat: [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 18)
+        var bytes = [UInt8](zeros: 18)
         bytes[0] = 0x70
         bytes[2] = key & 0x0F
         bytes[7] = 10

@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// A SCSI nexus on one controller: path (channel 0–7), target (0–1) and LUN. Identifies a disk.
 public struct SCSIAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var path: UInt8
@@ -64,7 +66,7 @@ public struct SCSIRequest: Sendable, Equatable {
     /// Builds a request the way storvsc does (for tests and guest models).
     public init(address: SCSIAddress, cdb: [UInt8], direction: SCSIDataDirection, dataTransferLength: UInt32,
                 senseInfoLength: UInt8 = 20) {
-        var bytes = [UInt8](repeating: 0, count: Self.size)
+        var bytes = [UInt8](zeros: Self.size)
         bytes.setLE(UInt16(Self.size), at: 0)
         bytes[5] = address.path
         bytes[6] = address.target

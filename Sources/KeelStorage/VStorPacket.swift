@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// vstor operation codes: the first field of every storvsc packet.
 public enum VStorOperation: UInt32, Sendable {
     case completeIO = 1
@@ -70,7 +72,7 @@ public struct VStorPacket: Sendable, Equatable {
 
     /// The packet as `size` bytes (cut or zero-padded): 64 for Win8+, 48 for older guests.
     public func encode(size: Int = VStorPacket.size) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: Self.bodyOffset)
+        var bytes = [UInt8](zeros: Self.bodyOffset)
         bytes.setLE(operation, at: 0)
         bytes.setLE(flags, at: 4)
         bytes.setLE(status, at: 8)
@@ -97,7 +99,7 @@ public struct VStorChannelProperties: Sendable, Equatable {
 
     /// `reserved u32, max_channel_cnt u16, reserved u16, flags u32, max_transfer_bytes u32, reserved u64`.
     public func encode() -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 24)
+        var bytes = [UInt8](zeros: 24)
         bytes.setLE(maxChannelCount, at: 4)
         bytes.setLE(UInt32(supportsMultiChannel ? 1 : 0), at: 8)
         bytes.setLE(maxTransferBytes, at: 12)
