@@ -99,6 +99,7 @@ public struct NetworkAdapterDevice: VMBusDevice {
             expectLargeFrames = frame.count > DirectFrame.fullReadLimit
             guard queue.count < Self.maxQueuedFrames, queuedBytes + frame.count <= Self.maxQueuedBytes else {
                 droppedFrames += 1
+                _ = log.log("network \(tap.name): guest receive buffer full, frame dropped (\(droppedFrames) so far)")
                 continue
             }
             queue.append(ReceivedFrame(frame, header: header))
