@@ -29,7 +29,7 @@ let package = Package(
         // Layer 4: VMBus protocol as pure logic: messages, GPADLs, ring buffers, channel state.
         .target(name: "KeelVMBus", dependencies: ["KeelSystem"]),
         // Layer 4: integration services (heartbeat, shutdown, time sync) as pure IC protocol logic.
-        .target(name: "KeelIntegrationServices", dependencies: ["KeelVMBus"]),
+        .target(name: "KeelIntegrationServices", dependencies: ["KeelVMBus", "KeelSystem"]),
         // Layer 4: synthetic SCSI (StorVSP) protocol and SCSI disk emulation as pure logic.
         .target(name: "KeelStorage", dependencies: ["KeelVMBus", "KeelSystem"]),
         // Layer 4: synthetic network (NVSP + RNDIS) protocol as pure logic.

@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// Little-endian appends for building IC messages.
 struct ICWriter {
     private(set) var bytes: [UInt8] = []
@@ -37,9 +39,7 @@ struct ICReader {
     private func integer<T: FixedWidthInteger>(_ type: T.Type, _ offset: Int) -> T? {
         let size = MemoryLayout<T>.size
         guard offset >= 0, offset <= bytes.count - size else { return nil }
-        var value: T = 0
-        for i in 0..<size { value |= T(bytes[offset + i]) << (8 * i) }
-        return value
+        return bytes.littleEndian(type, at: offset)
     }
 }
 

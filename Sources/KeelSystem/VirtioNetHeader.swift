@@ -33,7 +33,7 @@ public struct VirtioNetHeader: Sendable, Equatable {
 
     /// The header as it goes on the wire.
     public var bytes: [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: Self.size)
+        var bytes = [UInt8](zeros: Self.size)
         bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { store(at: base) } }
         return bytes
     }

@@ -1,3 +1,5 @@
+import KeelSystem
+
 /// Little-endian appends to a byte array, used by the message and packet encoders.
 struct ByteWriter {
     private(set) var bytes: [UInt8]
@@ -45,12 +47,7 @@ struct ByteReader {
     }
 
     private func integer<T: FixedWidthInteger>(_ type: T.Type, _ offset: Int) -> T {
-        var value: T = 0
-        for i in 0..<MemoryLayout<T>.size {
-            let index = offset + i
-            guard index >= 0, index < bytes.count else { break }
-            value |= T(bytes[index]) << (8 * i)
-        }
-        return value
+        guard offset >= 0 else { return 0 }
+        return bytes.littleEndian(type, at: offset)
     }
 }
