@@ -8,7 +8,7 @@ import KeelVMBus
 /// TAP on the adapter's own I/O thread, and follows the TAP's up/down state as the link state.
 /// Offloads go through the TAP's virtio-net header: the guest's large sends and open checksums
 /// are finished by the host kernel, and while the guest has receive coalescing on, the TAP hands
-/// over unsegmented TCP packets that reach the guest as one chain.
+/// over unsegmented TCP packets that reach the guest as packets of at most 16 000 bytes.
 public struct NetworkAdapterDevice: VMBusDevice {
     public let offer: VMBusChannelOffer
     private var adapter: NetworkAdapterProtocol

@@ -3,12 +3,30 @@ import KeelSystem
 /// Receive sections reserved for one frame that the backend reads straight into guest memory,
 /// so Keel never copies received payload: each section's data area follows a fixed room for the
 /// RNDIS header and PPIs, which are written once the frame's length is known.
+///
+/// A frame too long for one section continues in the next ones, each of which first leaves
+/// `headerGap` bytes free: room for a copy of the frame's headers, so that a large TCP packet
+/// can reach the guest as several packets of one section each (see `coalescedPacketLimit`).
 public struct ReceiveReservation: Sendable, Equatable {
     let sections: [Int]
     /// Where the frame's bytes go, in order (section data areas, split at page boundaries).
     public let dataSegments: [GuestSegment]
     /// Bytes the reservation holds.
     public let capacity: Int
+    /// Frame bytes in the first section; each later one holds `firstChunk - headerGap`.
+    let firstChunk: Int
+    let headerGap: Int
+
+    /// Sections a frame of `length` bytes fills.
+    func sectionsUsed(by length: Int) -> Int {
+        length <= firstChunk ? 1 : 1 + (length - firstChunk + firstChunk - headerGap - 1) / (firstChunk - headerGap)
+    }
+
+    /// Where the frame's bytes in section `index` (of those used) start in the frame, and how many.
+    func chunk(_ index: Int, of length: Int) -> (start: Int, count: Int) {
+        let start = index == 0 ? 0 : firstChunk + (index - 1) * (firstChunk - headerGap)
+        return (start, min(index == 0 ? firstChunk : firstChunk - headerGap, length - start))
+    }
 }
 
 /// A frame the backend read into a reservation.
@@ -35,27 +53,30 @@ extension NetworkAdapterProtocol {
     /// Room before a section's data: RNDIS header (44) and up to two PPIs (32), 8-aligned.
     static let directHeaderRoom = 80
 
-    /// Sections for the largest frame the guest may receive now (a coalesced 64 KiB packet
-    /// while it has coalescing on, else one), or nil if they are not free or frames are not
+    /// Sections for the largest frame the guest may receive now (an unsegmented 64 KiB TCP
+    /// packet while it has coalescing on, else one), or nil if they are not free or frames are not
     /// wanted. Give them back with `cancel(_:)` or hand the frame to `deliverDirect(_:)`.
     public mutating func reserveReceive() -> ReceiveReservation? {
         guard acceptsFrames, let sectionSize = receiveBuffer?.sectionSize else { return nil }
         let room = sectionSize - Self.directHeaderRoom
-        // Sections are at most 64 KiB, so a coalesced frame's limit is never below one section's room.
-        let largest = offloadSettings.coalescing ? ReceiveOffload.maxCoalescedFrame : room
-        let count = (largest + room - 1) / room
+        let coalescing = offloadSettings.coalescing
+        let firstChunk = coalescing ? min(room, Self.coalescedPacketLimit) : room
+        // The gap is a guess (the last TCP packet's headers); a frame whose headers differ is chained.
+        let gap = coalescing ? min(predictedHeaderLength, firstChunk / 2) : 0
+        let largest = coalescing ? ReceiveOffload.maxCoalescedFrame : room
+        let layout = ReceiveReservation(sections: [], dataSegments: [], capacity: largest, firstChunk: firstChunk, headerGap: gap)
         // Bound only after reserving: a copy alive while the buffer is mutated would copy its free list.
-        guard let sections = receiveBuffer?.reserve(count), let buffer = receiveBuffer else { return nil }
+        guard let sections = receiveBuffer?.reserve(layout.sectionsUsed(by: largest)), let buffer = receiveBuffer else { return nil }
         var segments: [GuestSegment] = []
         segments.reserveCapacity(2 * sections.count)
-        var remaining = largest
-        for section in sections {
-            let length = min(room, remaining)
-            _ = buffer.pages.appendSegments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom,
-                                            length: length, to: &segments)
-            remaining -= length
+        for (index, section) in sections.enumerated() {
+            let area = layout.chunk(index, of: largest)
+            _ = buffer.pages.appendSegments(offset: buffer.byteOffset(ofSection: section) + Self.directHeaderRoom
+                                                + (index == 0 ? 0 : gap),
+                                            length: area.count, to: &segments)
         }
-        return ReceiveReservation(sections: sections, dataSegments: segments, capacity: largest)
+        return ReceiveReservation(sections: sections, dataSegments: segments, capacity: largest,
+                                  firstChunk: firstChunk, headerGap: gap)
     }
 
     public mutating func cancel(_ reservation: ReceiveReservation) {
@@ -98,35 +119,69 @@ extension NetworkAdapterProtocol {
     }
 
     /// The regions (header only, data in place), checksum patch and sections used for one frame;
-    /// nil to drop it.
+    /// nil to drop it. A frame past one section is a TCP packet: split into one packet per
+    /// section when it can be, else chained.
     private mutating func place(_ frame: DirectFrame) -> PlacedFrames? {
         guard acceptsFrames, let buffer = receiveBuffer, frame.length <= frame.reservation.capacity,
               let (coalesced, completeChecksum, ppis) = receiveTreatment(frame.bytes, length: frame.length,
                                                                          header: frame.header) else { return nil }
+        let segment = CoalescibleSegment(frame.bytes, length: frame.length, header: frame.header)
+        if let segment { predictedHeaderLength = segment.headerLength }
+        let reservation = frame.reservation
+        let used = reservation.sectionsUsed(by: frame.length)
+        if used > 1, let segment, segment.headerLength == reservation.headerGap {
+            return split(frame, segment, sections: used, ppis: ppis, buffer: buffer)
+        }
         var patches: [GuestWrite] = []
         if completeChecksum {
             guard frame.bytes.count == frame.length,
                   let (offset, value) = ReceiveOffload.checksum(frame.bytes, header: frame.header),
                   let written = Self.guestWrites([UInt8(value >> 8), UInt8(value & 0xFF)], at: offset,
-                                                 in: frame.reservation.dataSegments) else { return nil }
+                                                 in: reservation.dataSegments) else { return nil }
             patches = written
         }
-        let room = buffer.sectionSize - Self.directHeaderRoom
-        let used = max(1, (frame.length + room - 1) / room)
         var regions: [Delivery.Region] = []
-        for (index, section) in frame.reservation.sections.prefix(used).enumerated() {
-            let chunk = min(room, frame.length - index * room)
+        for (index, section) in reservation.sections.prefix(used).enumerated() {
+            let chunk = reservation.chunk(index, of: frame.length)
             var sectionPPIs = index == 0 ? ppis : []
             if coalesced {
                 sectionPPIs.insert(ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: index == 0,
                                                               last: index == used - 1), at: 0)
             }
-            let (header, length) = RNDISEncode.packetHeader(dataLength: chunk, ppis: sectionPPIs,
-                                                              dataStart: Self.directHeaderRoom)
+            let (header, length) = RNDISEncode.packetHeader(dataLength: chunk.count, ppis: sectionPPIs,
+                                                              dataStart: Self.directHeaderRoom + (index == 0 ? 0 : reservation.headerGap))
             regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: header,
                                            payload: [], length: length, fillsPadding: false))
         }
         if coalesced { nextCoalescedID &+= 1 }
+        return PlacedFrames(regions: regions, patches: patches, sectionsUsed: [used])
+    }
+
+    /// One TCP packet per section of a frame read with header gaps: the first keeps the frame's
+    /// headers (rewritten), each later one gets a rewritten copy in its gap. No payload moves.
+    private mutating func split(_ frame: DirectFrame, _ segment: CoalescibleSegment, sections used: Int,
+                                ppis: [(type: UInt32, value: UInt32)], buffer: ReceiveBuffer) -> PlacedFrames? {
+        let reservation = frame.reservation, headerLength = segment.headerLength
+        var regions: [Delivery.Region] = []
+        var patches: [GuestWrite] = []
+        var payloadOffset = 0
+        for (index, section) in reservation.sections.prefix(used).enumerated() {
+            let chunk = reservation.chunk(index, of: frame.length)
+            let payloadLength = index == 0 ? chunk.count - headerLength : chunk.count
+            let headers = segment.pieceHeaders(frame.bytes, index: index, payloadOffset: payloadOffset,
+                                               payloadLength: payloadLength, last: index == used - 1)
+            let sectionStart = buffer.byteOffset(ofSection: section) + Self.directHeaderRoom
+            guard let target = buffer.pages.segments(offset: sectionStart, length: headerLength),
+                  let written = Self.guestWrites(headers, at: 0, in: target) else { return nil }
+            patches += written
+            let idPPI = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
+            nextCoalescedID &+= 1
+            let (header, length) = RNDISEncode.packetHeader(dataLength: headerLength + payloadLength,
+                                                              ppis: [idPPI] + ppis, dataStart: Self.directHeaderRoom)
+            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: header,
+                                           payload: [], length: length, fillsPadding: false))
+            payloadOffset += payloadLength
+        }
         return PlacedFrames(regions: regions, patches: patches, sectionsUsed: [used])
     }
 

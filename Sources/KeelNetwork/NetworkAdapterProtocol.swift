@@ -44,19 +44,16 @@ public struct NetworkAdapterProtocol: Sendable {
         /// Receive sub-allocation size: 256 bytes for RNDIS header and PPIs, the frame, slack;
         /// 8-aligned, and never below 576 so the largest control response (a 512-byte name) fits.
         public var receiveSectionSize: Int { max(576, (256 + mtu + 36 + 7) / 8 * 8) }
-        /// Receive sub-allocation size for a buffer of `bufferBytes`: 64 KiB when at least
-        /// `minimumCoalescedSections` of those fit (Linux's default 18 MB buffer holds 276), so
-        /// a coalesced TCP packet is one RNDIS message for Keel to write and the guest to parse,
-        /// not a chain of ~40; else `receiveSectionSize`. Like a virtio ring of 256 buffers,
-        /// the guest then has a few hundred frames outstanding at most.
+        /// Receive sub-allocation size for a buffer of `bufferBytes`: 16 KiB when at least
+        /// `minimumCoalescedSections` of those fit (Linux's default 18 MB buffer holds 1104), so
+        /// a coalesced TCP packet (at most `coalescedPacketLimit` bytes) is one RNDIS message
+        /// for Keel to write and the guest to parse, not a chain of ~10; else `receiveSectionSize`.
         public func receiveSectionSize(bufferBytes: Int) -> Int {
             bufferBytes / Self.coalescedSectionSize >= Self.minimumCoalescedSections
                 ? Self.coalescedSectionSize : receiveSectionSize
         }
-        /// 64 KiB: the guest allocates one section-sized bounce buffer per channel, and this
-        /// keeps it an order-4 allocation. A frame past 64 KiB less the RNDIS header room
-        /// (rare: TCP's GSO packets stop below 64 KiB) takes two sections.
-        public static let coalescedSectionSize = 65536
+        /// 16 KiB: a packet of `coalescedPacketLimit` bytes, its RNDIS header and PPIs.
+        public static let coalescedSectionSize = 16384
         public static let minimumCoalescedSections = 128
         /// Largest untagged Ethernet frame.
         public var maxFrameLength: Int { mtu + 14 }
@@ -71,7 +68,7 @@ public struct NetworkAdapterProtocol: Sendable {
     /// INITIALIZE_CMPLT: max_packets_per_msg and packet alignment (1 << 3 = 8 bytes).
     public static let maxPacketsPerMessage: UInt32 = 8
     public static let packetAlignmentShift: UInt32 = 3
-    /// Ranges per transfer-page packet in a batched delivery (a coalesced 64 KiB packet takes ~40).
+    /// Ranges per transfer-page packet in a batched delivery (a 64 KiB frame in small sections takes ~40).
     public static let maxRangesPerPacket = 128
     /// RNDIS control messages waiting for a free receive section.
     public static let maxQueuedControlMessages = 64
@@ -95,6 +92,9 @@ public struct NetworkAdapterProtocol: Sendable {
     var controlQueue: [[UInt8]] = []
     /// Packet id carried by the next coalesced chain (informational for the guest).
     var nextCoalescedID: UInt16 = 0
+    /// Header bytes of the last TCP packet received (Ethernet, IPv4, TCP with timestamps until
+    /// one arrives): the gap a direct read leaves for them in each later section.
+    var predictedHeaderLength = 66
 
     public init(configuration: Configuration) {
         self.configuration = configuration

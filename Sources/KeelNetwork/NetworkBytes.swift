@@ -85,7 +85,7 @@ struct PageList: Sendable, Equatable {
         guard offset >= 0, length >= 0, offset <= byteCount, length <= byteCount - offset else { return false }
         guard length > 0 else { return true }
         // The current run is kept in locals and appended when the next page does not follow it:
-        // buffers are mostly contiguous, so a 64 KiB section is usually one run.
+        // buffers are mostly contiguous, so a 16 KiB section is usually one run.
         var runStart: UInt64 = 0, runLength = 0
         var position = offset
         let end = offset + length

@@ -77,9 +77,10 @@ enum ReceiveOffload {
 }
 
 extension NetworkAdapterProtocol {
-    /// The RNDIS message(s) for one received frame, or nil to drop it: one message normally; a
-    /// chain of fragments (first/last flags, one section each) for a frame past the MTU, which
-    /// only a TCP packet with coalescing on for its IP version may be.
+    /// The RNDIS message(s) for one received frame, or nil to drop it: one message normally. A
+    /// frame past the MTU (only a TCP packet with coalescing on for its IP version may be) is
+    /// split into packets of at most `coalescedPacketLimit` bytes, or, when its headers do not
+    /// allow that, sent as a chain of fragments (first/last flags, one section each).
     mutating func receiveMessages(for received: ReceivedFrame, sectionSize: Int) -> [OutgoingMessage]? {
         var frame = received.bytes
         guard let (coalesced, completeChecksum, ppis) = receiveTreatment(frame, length: frame.count, header: received.header),
@@ -88,8 +89,14 @@ extension NetworkAdapterProtocol {
             let (header, length) = RNDISEncode.packetHeader(dataLength: frame.count, ppis: ppis)
             return [OutgoingMessage(header: header, payload: frame[...], length: length)]
         }
-        // Even fragments, each with the packet-id PPI; the checksum PPI rides on the first.
         let room = sectionSize - 44 - 32 - 7
+        let packetLimit = min(room, Self.coalescedPacketLimit)
+        if frame.count > packetLimit, let segment = CoalescibleSegment(frame, length: frame.count, header: received.header),
+           segment.headerLength < packetLimit / 2 {
+            predictedHeaderLength = segment.headerLength
+            return splitMessages(frame, segment, packetLimit: packetLimit, ppis: ppis)
+        }
+        // Even fragments, each with the packet-id PPI; the checksum PPI rides on the first.
         let pieces = (frame.count + room - 1) / room
         let chunk = (frame.count + pieces - 1) / pieces
         let id = nextCoalescedID
@@ -102,6 +109,26 @@ extension NetworkAdapterProtocol {
             let (header, length) = RNDISEncode.packetHeader(dataLength: end - start,
                                                               ppis: [idPPI] + (start == 0 ? ppis : []))
             messages.append(OutgoingMessage(header: header, payload: frame[start..<end], length: length))
+            start = end
+        }
+        return messages
+    }
+
+    /// A large TCP packet as packets of at most `packetLimit` bytes, each one message with a
+    /// rewritten copy of the headers (see `coalescedPacketLimit`).
+    private mutating func splitMessages(_ frame: [UInt8], _ segment: CoalescibleSegment, packetLimit: Int,
+                                        ppis: [(type: UInt32, value: UInt32)]) -> [OutgoingMessage] {
+        let headerLength = segment.headerLength, piece = packetLimit - headerLength
+        var messages: [OutgoingMessage] = []
+        var start = headerLength
+        while start < frame.count {
+            let end = min(start + piece, frame.count)
+            let headers = segment.pieceHeaders(frame, index: messages.count, payloadOffset: start - headerLength,
+                                               payloadLength: end - start, last: end == frame.count)
+            let idPPI = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
+            nextCoalescedID &+= 1
+            let (header, length) = RNDISEncode.packetHeader(dataLength: headerLength + end - start, ppis: [idPPI] + ppis)
+            messages.append(OutgoingMessage(header: header + headers, payload: frame[start..<end], length: length))
             start = end
         }
         return messages

@@ -9,7 +9,7 @@ enum BenchLayout {
     static let ringDataPages = 128
     static let guestToHostRing: UInt64 = 0x10_0000
     static let hostToGuestRing: UInt64 = 0x20_0000
-    /// The receive buffer (16 MiB: 256 sections of 64 KiB) and send buffer (1 MiB).
+    /// The receive buffer (16 MiB: 1024 sections of 16 KiB) and send buffer (1 MiB).
     static let receiveBuffer: UInt64 = 0x100_0000
     static let receiveBufferPages = 4096
     static let sendBuffer: UInt64 = 0x200_0000
@@ -33,6 +33,8 @@ struct FakeNetvsc {
     private var nextID: UInt64 = 1
     private(set) var receivePackets = 0
     private(set) var receiveRanges = 0
+    /// Bytes of received packets (each range's RNDIS data length).
+    private(set) var receiveDataBytes = 0
     private(set) var completions = 0
     /// Send completions whose status is not success.
     private(set) var failures = 0
@@ -77,7 +79,12 @@ struct FakeNetvsc {
                    NetworkBench.u32(payload, 4) != NVSPStatus.success { failures += 1 }
             case .dataUsingTransferPages?:
                 receivePackets += 1
-                receiveRanges += Int(NetworkBench.u32(packet.header, 4))
+                let ranges = Int(NetworkBench.u32(packet.header, 4))
+                receiveRanges += ranges
+                for range in 0..<ranges {
+                    let offset = UInt64(NetworkBench.u32(packet.header, 12 + 8 * range))
+                    receiveDataBytes += Int((try? memory.load(UInt32.self, at: BenchLayout.receiveBuffer + offset + 12)) ?? 0)
+                }
                 unsentCompletions.append(packet.transactionID)
                 try collect()
                 return

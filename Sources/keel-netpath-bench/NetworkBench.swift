@@ -224,36 +224,43 @@ struct NetworkBench {
         return result
     }
 
-    /// Host→guest: coalesced TCP packets from the TAP (virtio-net GSO header, 45 segments; each
-    /// fits one receive section, so frames are counted as ranges), each answered by a small ACK frame sent through the send buffer, as a guest receiving a stream does.
+    /// Host→guest: unsegmented TCP packets from the TAP (virtio-net GSO header, 45 segments with
+    /// timestamps, as Linux sends them), which reach the guest as several packets each; each
+    /// frame's worth of payload is answered by a small ACK frame sent through the send buffer,
+    /// as a guest receiving a stream does.
     mutating func receive(_ count: Int) throws -> Result {
-        let frame = Self.tcpFrame(payload: 45 * 1448)
+        let payload = 45 * 1448
+        let frame = Self.tcpFrame(payload: payload, timestamps: true)
         let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.gsoTCPv4,
-                                     headerLength: 54, segmentSize: 1448, checksumStart: 34, checksumOffset: 16)
+                                     headerLength: 66, segmentSize: 1448, checksumStart: 34, checksumOffset: 16)
         let ack = Self.tcpFrame(payload: 0)
         let ackMessage = Self.u32Bytes([RNDISMessageType.packet, UInt32(44 + ack.count), 36, UInt32(ack.count),
                                         0, 0, 0, 0, 0, 0, 0]) + ack
         try memory.write(ackMessage, at: BenchLayout.sendBuffer)
         var result = Result()
-        let receivedBefore = guest.receiveRanges
+        let (rangesBefore, bytesBefore) = (guest.receiveRanges, guest.receiveDataBytes)
+        // Every packet the guest gets carries the frame's 66 bytes of headers.
+        func framesReceived(_ guest: FakeNetvsc) -> Int {
+            (guest.receiveDataBytes - bytesBefore - 66 * (guest.receiveRanges - rangesBefore)) / payload
+        }
         var injected = 0
         var acked = 0
         var idle = 0
-        while guest.receiveRanges - receivedBefore < count {
+        while framesReceived(guest) < count {
             // Keep up to 32 frames waiting on the TAP, as a sender with a full window does.
-            while injected < count, injected - (guest.receiveRanges - receivedBefore) < 32,
+            while injected < count, injected - framesReceived(guest) < 32,
                   peer.write(header: header, head: frame, guestRanges: [], in: memory) { injected += 1 }
             host.service()
             try guest.collect()
-            while acked < guest.receiveRanges - receivedBefore {
+            while acked < framesReceived(guest) {
                 let send = VMBusPacket(type: .dataInBand, flags: 1, transactionID: guest.transactionID(),
                                        payload: Self.nvsp([NVSPMessageType.sendRNDISPacket, 0, 0, UInt32(ackMessage.count)]))
                 guard try guest.post(send) else { break }
                 acked += 1
             }
             result.hostRecords += drainPeer()
-            idle = guest.receiveRanges - receivedBefore == result.packets ? idle + 1 : 0
-            result.packets = guest.receiveRanges - receivedBefore
+            idle = framesReceived(guest) == result.packets ? idle + 1 : 0
+            result.packets = framesReceived(guest)
             if idle > 1000 {
                 throw BenchError("receive stalled after \(result.packets) packets, \(injected) sent, "
                                  + "\(host.device.droppedFrames) dropped")
@@ -299,13 +306,15 @@ struct NetworkBench {
     }
 
     /// An Ethernet + IPv4 + TCP frame to the adapter's MAC with `payload` bytes.
-    static func tcpFrame(payload: Int) -> [UInt8] {
-        let ipLength = 40 + payload
+    /// An Ethernet + IPv4 + TCP frame to the adapter, with the timestamps option if asked.
+    static func tcpFrame(payload: Int, timestamps: Bool = false) -> [UInt8] {
+        let options: [UInt8] = timestamps ? [1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 7] : []
+        let ipLength = 40 + options.count + payload
         var frame = mac + [0x02, 0, 0, 0, 0, 0x99, 0x08, 0x00]
         frame += [0x45, 0, UInt8(ipLength >> 8), UInt8(ipLength & 0xFF), 0x12, 0x34, 0x40, 0, 64, 6, 0, 0,
                   10, 79, 0, 2, 10, 79, 0, 1]
-        frame += [0x9C, 0x40, 0x13, 0x89, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xFF, 0xFF, 0, 0, 0, 0]
-        return frame + (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        frame += [0x9C, 0x40, 0x13, 0x89, 0, 0, 0, 1, 0, 0, 0, 0, UInt8(20 + options.count) << 2, 0x10, 0xFF, 0xFF, 0, 0, 0, 0]
+        return frame + options + (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 7) }
     }
 }
 

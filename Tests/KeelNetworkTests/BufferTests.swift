@@ -32,13 +32,13 @@ func linuxAcceptsReceiveCompletion(_ payload: [UInt8], bufferSize: Int) -> Bool 
         guest.nvspInit()
         let reply = try #require(completion(guest, type: 102))
         #expect(linuxAcceptsReceiveCompletion(reply.payload, bufferSize: 16 << 20))
-        // Large enough for 64 KiB sections: a coalesced packet is one message, not a chain.
-        #expect(Array(fields(reply.payload).prefix(7)) == [102, 1, 1, 0, 65536, 256, 16 << 20])
+        // Large enough for 16 KiB sections: a coalesced packet is one message, not a chain.
+        #expect(Array(fields(reply.payload).prefix(7)) == [102, 1, 1, 0, 16384, 1024, 16 << 20])
         #expect(guest.adapter.sendBufferSectionCount == 255 * 4096 / 6144)
     }
 
     @Test func bufferTooSmallForEnoughLargeSectionsKeepsFrameSizedOnes() throws {
-        var guest = GuestHarness(receivePageCount: 127 * 16 + 15, sendPageCount: 16)
+        var guest = GuestHarness(receivePageCount: 127 * 4 + 3, sendPageCount: 16)
         guest.nvspInit()
         let reply = try #require(completion(guest, type: 102))
         #expect(linuxAcceptsReceiveCompletion(reply.payload, bufferSize: guest.receiveBufferSize))

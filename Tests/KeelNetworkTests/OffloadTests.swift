@@ -246,7 +246,8 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
     @Test func coalescedPacketArrivesAsOneChain() throws {
         var guest = readyGuest()
         #expect(guest.adapter.offloadSettings.coalesceIPv4 && guest.adapter.offloadSettings.receiveChecksumIPv4)
-        let frame = tcpFrame(payload: 60000)
+        var frame = tcpFrame(payload: 60000)
+        frame[47] |= 0x01   // FIN: a packet that cannot be split into several
         let gso = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.gsoTCPv4,
                                   headerLength: 54, segmentSize: 1448, checksumStart: 34, checksumOffset: 16)
         let before = guest.received.count
@@ -363,30 +364,11 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
         let messages = try receive(frame, header: gso, guest: &guest)
         let (rebuilt, checksum, fragments) = ReceiveOffloadTests().reassemble(messages)
         #expect(rebuilt == frame)
-        #expect(fragments == (frame.count + 1711) / 1712)
+        // Its headers are not the 66 bytes guessed, so it is chained: 1712 bytes in the first
+        // section, 1712 less the 66-byte gap in each later one.
+        #expect(fragments == 1 + (frame.count - 1712 + 1645) / 1646)
         #expect(checksum == 1 << 3 | 1 << 5)
         #expect(guest.adapter.freeDataSections == free)   // completed, and the unused sections came back
-    }
-
-    @Test func largeSectionsTakeACoalescedPacketWhole() throws {
-        let gso = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.gsoTCPv4,
-                                  headerLength: 54, segmentSize: 1448, checksumStart: 34, checksumOffset: 16)
-        // 16 MiB, as Linux: 64 KiB sections. The largest IPv4 packet is just past one section's room.
-        for (payload, expectedFragments) in [(60000, 1), (65495, 2)] {
-            var guest = readyGuest(receivePageCount: 4096)
-            let free = guest.adapter.freeDataSections
-            let frame = tcpFrame(payload: payload)
-            let (rebuilt, _, fragments) = ReceiveOffloadTests().reassemble(try receive(frame, header: gso, guest: &guest))
-            #expect(rebuilt == frame)
-            #expect(fragments == expectedFragments)
-            #expect(guest.adapter.freeDataSections == free)
-            // The copying path cuts the same way.
-            let before = guest.received.count
-            let delivery = guest.adapter.deliverFrames([ReceivedFrame(frame, header: gso)]).delivery
-            guest.accept(try #require(delivery))
-            let copied = ReceiveOffloadTests().reassemble(guest.received[before...].map(\.message))
-            #expect(copied.frame == frame && copied.fragments == expectedFragments)
-        }
     }
 
     @Test func smallFrameGetsItsChecksumCompleted() throws {
