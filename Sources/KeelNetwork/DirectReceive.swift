@@ -150,7 +150,7 @@ extension NetworkAdapterProtocol {
             }
             let (header, length) = RNDISEncode.packetHeader(dataLength: chunk.count, ppis: sectionPPIs,
                                                               dataStart: Self.directHeaderRoom + (index == 0 ? 0 : reservation.headerGap))
-            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: header,
+            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: header[...],
                                            payload: [], length: length, fillsPadding: false))
         }
         if coalesced { nextCoalescedID &+= 1 }
@@ -158,31 +158,39 @@ extension NetworkAdapterProtocol {
     }
 
     /// One TCP packet per section of a frame read with header gaps: the first keeps the frame's
-    /// headers (rewritten), each later one gets a rewritten copy in its gap. No payload moves.
+    /// headers, each later one gets a copy in its gap, all rewritten for their piece and written
+    /// with the RNDIS header in front of them (all built in one array). No payload moves.
     private mutating func split(_ frame: DirectFrame, _ segment: CoalescibleSegment, sections used: Int,
-                                ppis: [(type: UInt32, value: UInt32)], buffer: ReceiveBuffer) -> PlacedFrames? {
+                                ppis: [(type: UInt32, value: UInt32)], buffer: ReceiveBuffer) -> PlacedFrames {
         let reservation = frame.reservation, headerLength = segment.headerLength
-        var regions: [Delivery.Region] = []
-        var patches: [GuestWrite] = []
+        let slot = Self.directHeaderRoom + headerLength
+        var headers = [UInt8](zeros: used * slot)
+        var lengths: [Int] = []
+        lengths.reserveCapacity(used)
+        var piecePPIs = [ReceiveOffload.packetIDPPI(id: 0, first: true, last: true)] + ppis
         var payloadOffset = 0
-        for (index, section) in reservation.sections.prefix(used).enumerated() {
+        for index in 0..<used {
             let chunk = reservation.chunk(index, of: frame.length)
             let payloadLength = index == 0 ? chunk.count - headerLength : chunk.count
-            let headers = segment.pieceHeaders(frame.bytes, index: index, payloadOffset: payloadOffset,
-                                               payloadLength: payloadLength, last: index == used - 1)
-            let sectionStart = buffer.byteOffset(ofSection: section) + Self.directHeaderRoom
-            guard let target = buffer.pages.segments(offset: sectionStart, length: headerLength),
-                  let written = Self.guestWrites(headers, at: 0, in: target) else { return nil }
-            patches += written
-            let idPPI = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
+            piecePPIs[0] = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
             nextCoalescedID &+= 1
-            let (header, length) = RNDISEncode.packetHeader(dataLength: headerLength + payloadLength,
-                                                              ppis: [idPPI] + ppis, dataStart: Self.directHeaderRoom)
-            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: header,
-                                           payload: [], length: length, fillsPadding: false))
+            let base = index * slot
+            lengths.append(RNDISEncode.storePacketHeader(in: &headers, at: base, dataLength: headerLength + payloadLength,
+                                                         ppis: piecePPIs, dataStart: Self.directHeaderRoom))
+            headers.replaceSubrange(base + Self.directHeaderRoom..<base + slot, with: frame.bytes[..<headerLength])
+            segment.rewriteForPiece(&headers, at: base + Self.directHeaderRoom, index: index, payloadOffset: payloadOffset,
+                                    payloadLength: payloadLength, last: index == used - 1)
             payloadOffset += payloadLength
         }
-        return PlacedFrames(regions: regions, patches: patches, sectionsUsed: [used])
+        // Sliced only now: a slice alive while `headers` is still written would make it copy.
+        var regions: [Delivery.Region] = []
+        regions.reserveCapacity(used)
+        for (index, section) in reservation.sections.prefix(used).enumerated() {
+            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section),
+                                           header: headers[index * slot..<(index + 1) * slot],
+                                           payload: [], length: lengths[index], fillsPadding: false))
+        }
+        return PlacedFrames(regions: regions, patches: [], sectionsUsed: [used])
     }
 
     /// Writes of `bytes` at `offset` into a frame read into `segments`; nil if they do not fit.

@@ -58,7 +58,7 @@ public struct Delivery: Sendable, Equatable {
     /// written (`fillsPadding` false): only its header is written.
     public struct Region: Sendable, Equatable {
         public let offset: Int
-        let header: [UInt8]
+        let header: ArraySlice<UInt8>
         let payload: ArraySlice<UInt8>
         /// The whole message, padding included (what the transfer-page range says).
         public let length: Int
@@ -66,7 +66,7 @@ public struct Delivery: Sendable, Equatable {
 
         /// The message as one array (tests and diagnostics).
         public var bytes: [UInt8] {
-            header + payload + [UInt8](repeating: 0, count: max(0, length - header.count - payload.count))
+            Array(header) + payload + [UInt8](repeating: 0, count: max(0, length - header.count - payload.count))
         }
     }
 
@@ -87,21 +87,23 @@ public struct Delivery: Sendable, Equatable {
         var segments: [GuestSegment] = []
         for region in regions {
             let padding = region.fillsPadding ? max(0, region.length - region.header.count - region.payload.count) : 0
-            var parts = [region.header[...], region.payload, Self.padding.prefix(padding)]
+            // The parts in order (header, payload, padding), taken from the front as they are written.
             var part = 0
+            var current = region.header
             let written = region.header.count + region.payload.count + padding
             segments.removeAll(keepingCapacity: true)
             guard pages.appendSegments(offset: region.offset, length: written, to: &segments) else { continue }
             for segment in segments {
                 var address = segment.address, remaining = segment.length
-                while remaining > 0, part < parts.count {
-                    guard !parts[part].isEmpty else {
+                while remaining > 0, part < 3 {
+                    guard !current.isEmpty else {
                         part += 1
+                        current = part == 1 ? region.payload : Self.padding.prefix(part == 2 ? padding : 0)
                         continue
                     }
-                    let take = min(remaining, parts[part].count)
-                    writes.append(GuestWrite(address: address, bytes: parts[part].prefix(take)))
-                    parts[part] = parts[part].dropFirst(take)
+                    let take = min(remaining, current.count)
+                    writes.append(GuestWrite(address: address, bytes: current.prefix(take)))
+                    current = current.dropFirst(take)
                     address += UInt64(take)
                     remaining -= take
                 }

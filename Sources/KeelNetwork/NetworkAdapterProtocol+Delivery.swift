@@ -125,7 +125,7 @@ extension NetworkAdapterProtocol {
               let buffer = receiveBuffer else { return nil }
         // Control messages are at most 576 bytes and data messages are built to fit a section.
         let regions = zip(sections, messages).map { section, message in
-            Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: message.header,
+            Delivery.Region(offset: buffer.byteOffset(ofSection: section), header: message.header[...],
                             payload: message.payload, length: min(message.length, buffer.sectionSize))
         }
         return transferPages(transactionID: transactionID, regions: regions, channelType: channelType)

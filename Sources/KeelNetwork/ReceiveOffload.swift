@@ -120,15 +120,17 @@ extension NetworkAdapterProtocol {
                                         ppis: [(type: UInt32, value: UInt32)]) -> [OutgoingMessage] {
         let headerLength = segment.headerLength, piece = packetLimit - headerLength
         var messages: [OutgoingMessage] = []
+        var piecePPIs = [ReceiveOffload.packetIDPPI(id: 0, first: true, last: true)] + ppis
         var start = headerLength
         while start < frame.count {
             let end = min(start + piece, frame.count)
-            let headers = segment.pieceHeaders(frame, index: messages.count, payloadOffset: start - headerLength,
-                                               payloadLength: end - start, last: end == frame.count)
-            let idPPI = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
+            piecePPIs[0] = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
             nextCoalescedID &+= 1
-            let (header, length) = RNDISEncode.packetHeader(dataLength: headerLength + end - start, ppis: [idPPI] + ppis)
-            messages.append(OutgoingMessage(header: header + headers, payload: frame[start..<end], length: length))
+            var (header, length) = RNDISEncode.packetHeader(dataLength: headerLength + end - start, ppis: piecePPIs,
+                                                              leadingData: frame[..<headerLength])
+            segment.rewriteForPiece(&header, at: header.count - headerLength, index: messages.count,
+                                    payloadOffset: start - headerLength, payloadLength: end - start, last: end == frame.count)
+            messages.append(OutgoingMessage(header: header, payload: frame[start..<end], length: length))
             start = end
         }
         return messages

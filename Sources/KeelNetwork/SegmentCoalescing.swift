@@ -110,26 +110,24 @@ struct CoalescibleSegment {
         return headers
     }
 
-    /// This segment's headers (from `bytes`) for piece `index` of it: the `payloadLength` bytes
-    /// of payload that start `payloadOffset` bytes in. Sequence number, IP length (and IPv4
-    /// identification and checksum) follow the piece; PSH stays only on the last piece. The TCP
-    /// checksum is left alone, as for a coalesced packet.
-    func pieceHeaders(_ bytes: [UInt8], index: Int, payloadOffset: Int, payloadLength: Int, last: Bool) -> [UInt8] {
-        var headers = Array(bytes.prefix(headerLength))
-        let e = Self.ethernetHeaderLength, t = tcpStart
+    /// Rewrites a copy of this segment's headers, at `base` in `bytes`, for piece `index` of it:
+    /// the `payloadLength` bytes of payload that start `payloadOffset` bytes in. Sequence number,
+    /// IP length (and IPv4 identification and checksum) follow the piece; PSH stays only on the
+    /// last piece. The TCP checksum is left alone, as for a coalesced packet.
+    func rewriteForPiece(_ bytes: inout [UInt8], at base: Int, index: Int, payloadOffset: Int, payloadLength: Int, last: Bool) {
+        let e = base + Self.ethernetHeaderLength, t = base + tcpStart
         let tcpLength = headerLength - tcpStart + payloadLength
         if ipv6 {
-            InternetChecksum.store(UInt16(clamping: tcpLength), in: &headers, at: e + 4)
+            InternetChecksum.store(UInt16(clamping: tcpLength), in: &bytes, at: e + 4)
         } else {
-            InternetChecksum.store(UInt16(clamping: 20 + tcpLength), in: &headers, at: e + 2)
-            let identification = UInt16(headers[e + 4]) << 8 | UInt16(headers[e + 5])
-            InternetChecksum.store(identification &+ UInt16(truncatingIfNeeded: index), in: &headers, at: e + 4)
-            InternetChecksum.fillIPv4Header(&headers, ipStart: e, headerLength: 20)
+            InternetChecksum.store(UInt16(clamping: 20 + tcpLength), in: &bytes, at: e + 2)
+            let identification = UInt16(bytes[e + 4]) << 8 | UInt16(bytes[e + 5])
+            InternetChecksum.store(identification &+ UInt16(truncatingIfNeeded: index), in: &bytes, at: e + 4)
+            InternetChecksum.fillIPv4Header(&bytes, ipStart: e, headerLength: 20)
         }
         let pieceSequence = sequence &+ UInt32(truncatingIfNeeded: payloadOffset)
-        for i in 0..<4 { headers[t + 4 + i] = UInt8(truncatingIfNeeded: pieceSequence >> (24 - 8 * i)) }
-        if !last { headers[t + 13] &= ~Self.flagPSH }
-        return headers
+        for i in 0..<4 { bytes[t + 4 + i] = UInt8(truncatingIfNeeded: pieceSequence >> (24 - 8 * i)) }
+        if !last { bytes[t + 13] &= ~Self.flagPSH }
     }
 }
 
@@ -198,7 +196,7 @@ extension NetworkAdapterProtocol {
                                                               ppis: [idPPI] + (index == 0 ? ppis : []),
                                                               dataStart: Self.directHeaderRoom + skipped)
             regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: frame.reservation.sections[0]),
-                                           header: header, payload: [], length: length, fillsPadding: false))
+                                           header: header[...], payload: [], length: length, fillsPadding: false))
         }
         nextCoalescedID &+= 1
         return PlacedFrames(regions: regions, patches: patches, sectionsUsed: Array(repeating: 1, count: run.count))
