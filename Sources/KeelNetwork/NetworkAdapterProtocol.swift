@@ -45,7 +45,7 @@ public struct NetworkAdapterProtocol: Sendable {
         /// 8-aligned, and never below 576 so the largest control response (a 512-byte name) fits.
         public var receiveSectionSize: Int { max(576, (256 + mtu + 36 + 7) / 8 * 8) }
         /// Receive sub-allocation size for a buffer of `bufferBytes`: 16 KiB when at least
-        /// `minimumCoalescedSections` of those fit (Linux's default 18 MB buffer holds 1104), so
+        /// `minimumCoalescedSections` of those fit (Linux's default 18 MB buffer holds 1105), so
         /// a coalesced TCP packet (at most `coalescedPacketLimit` bytes) is one RNDIS message
         /// for Keel to write and the guest to parse, not a chain of ~10; else `receiveSectionSize`.
         public func receiveSectionSize(bufferBytes: Int) -> Int {
