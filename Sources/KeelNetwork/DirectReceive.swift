@@ -19,7 +19,8 @@ public struct ReceiveReservation: Sendable, Equatable {
 
     /// Sections a frame of `length` bytes fills.
     func sectionsUsed(by length: Int) -> Int {
-        length <= firstChunk ? 1 : 1 + (length - firstChunk + firstChunk - headerGap - 1) / (firstChunk - headerGap)
+        // Past the first section, each holds `firstChunk - headerGap` more (rounded up).
+        length <= firstChunk ? 1 : 1 + (length - headerGap - 1) / (firstChunk - headerGap)
     }
 
     /// Where the frame's bytes in section `index` (of those used) start in the frame, and how many.

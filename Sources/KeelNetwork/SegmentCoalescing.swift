@@ -97,13 +97,8 @@ struct CoalescibleSegment {
     /// alone: the guest is told it was verified and does not look at it.
     func coalescedHeaders(_ firstBytes: [UInt8], totalLength: Int, lastBytes: [UInt8], push: Bool) -> [UInt8] {
         var headers = Array(firstBytes.prefix(headerLength))
-        let e = Self.ethernetHeaderLength, t = tcpStart
-        if ipv6 {
-            InternetChecksum.store(UInt16(clamping: totalLength - e - 40), in: &headers, at: e + 4)
-        } else {
-            InternetChecksum.store(UInt16(clamping: totalLength - e), in: &headers, at: e + 2)
-            InternetChecksum.fillIPv4Header(&headers, ipStart: e, headerLength: 20)
-        }
+        let t = tcpStart
+        storeIPLength(&headers, at: 0, frameLength: totalLength)
         if push { headers[t + 13] |= Self.flagPSH }
         headers.replaceSubrange(t + 14..<t + 16, with: lastBytes[t + 14..<t + 16])
         if timestampsOnly { headers.replaceSubrange(t + 24..<t + 32, with: lastBytes[t + 24..<t + 32]) }
@@ -115,19 +110,27 @@ struct CoalescibleSegment {
     /// IP length (and IPv4 identification and checksum) follow the piece; PSH stays only on the
     /// last piece. The TCP checksum is left alone, as for a coalesced packet.
     func rewriteForPiece(_ bytes: inout [UInt8], at base: Int, index: Int, payloadOffset: Int, payloadLength: Int, last: Bool) {
-        let e = base + Self.ethernetHeaderLength, t = base + tcpStart
-        let tcpLength = headerLength - tcpStart + payloadLength
-        if ipv6 {
-            InternetChecksum.store(UInt16(clamping: tcpLength), in: &bytes, at: e + 4)
-        } else {
-            InternetChecksum.store(UInt16(clamping: 20 + tcpLength), in: &bytes, at: e + 2)
-            let identification = UInt16(bytes[e + 4]) << 8 | UInt16(bytes[e + 5])
-            InternetChecksum.store(identification &+ UInt16(truncatingIfNeeded: index), in: &bytes, at: e + 4)
-            InternetChecksum.fillIPv4Header(&bytes, ipStart: e, headerLength: 20)
-        }
+        let t = base + tcpStart
+        storeIPLength(&bytes, at: base, frameLength: headerLength + payloadLength,
+                      identificationAdvance: UInt16(truncatingIfNeeded: index))
         let pieceSequence = sequence &+ UInt32(truncatingIfNeeded: payloadOffset)
         for i in 0..<4 { bytes[t + 4 + i] = UInt8(truncatingIfNeeded: pieceSequence >> (24 - 8 * i)) }
         if !last { bytes[t + 13] &= ~Self.flagPSH }
+    }
+
+    /// Stores, in the headers at `base` of `bytes`, the IP length for a frame of `frameLength`
+    /// bytes (Ethernet header included); for IPv4 also advances the identification by
+    /// `identificationAdvance` and recomputes the header checksum.
+    private func storeIPLength(_ bytes: inout [UInt8], at base: Int, frameLength: Int, identificationAdvance: UInt16 = 0) {
+        let e = base + Self.ethernetHeaderLength
+        if ipv6 {
+            InternetChecksum.store(UInt16(clamping: frameLength - Self.ethernetHeaderLength - 40), in: &bytes, at: e + 4)
+        } else {
+            InternetChecksum.store(UInt16(clamping: frameLength - Self.ethernetHeaderLength), in: &bytes, at: e + 2)
+            let identification = UInt16(bytes[e + 4]) << 8 | UInt16(bytes[e + 5])
+            InternetChecksum.store(identification &+ identificationAdvance, in: &bytes, at: e + 4)
+            InternetChecksum.fillIPv4Header(&bytes, ipStart: e, headerLength: 20)
+        }
     }
 }
 

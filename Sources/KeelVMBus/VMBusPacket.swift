@@ -38,10 +38,8 @@ public struct VMBusPacket: Sendable, Equatable {
         var bytes = [UInt8](zeros: length)
         let descriptor = UInt64(type.rawValue) | UInt64(UInt16(truncatingIfNeeded: dataOffset / 8)) << 16
             | UInt64(UInt16(truncatingIfNeeded: length / 8)) << 32 | UInt64(flags) << 48
-        for i in 0..<8 {
-            bytes[i] = UInt8(truncatingIfNeeded: descriptor >> (8 * i))
-            bytes[8 + i] = UInt8(truncatingIfNeeded: transactionID >> (8 * i))
-        }
+        bytes.storeLittleEndian(descriptor, at: 0)
+        bytes.storeLittleEndian(transactionID, at: 8)
         bytes.replaceSubrange(VMBusPacket.descriptorSize..<VMBusPacket.descriptorSize + header.count, with: header)
         bytes.replaceSubrange(dataOffset..<dataOffset + payload.count, with: payload)
         self.init(rawType: type.rawValue, flags: flags, transactionID: transactionID, dataOffset: dataOffset, bytes: bytes)
