@@ -159,11 +159,10 @@ public struct NetworkAdapterDevice: VMBusDevice {
                     _ = log.log("network \(tap.name): host side not ready or refused a frame, frame dropped")
                 }
             case .deliver(let delivery):
-                var written = true
-                for write in delivery.guestWrites() where (try? memory.write(write.bytes, at: write.address)) == nil {
-                    written = false
-                }
-                if written { channel.send(delivery.packet) } else {
+                let memory = memory
+                if delivery.forEachWrite({ address, bytes in (try? memory.write(bytes, at: address)) != nil }) {
+                    channel.send(delivery.packet)
+                } else {
                     _ = log.log("network \(tap.name): receive buffer outside guest memory")
                     perform(adapter.abandon(delivery), &channel)
                 }

@@ -144,10 +144,9 @@ extension NetworkAdapterProtocol {
         var regions: [Delivery.Region] = []
         for (index, section) in reservation.sections.prefix(used).enumerated() {
             let chunk = reservation.chunk(index, of: frame.length)
-            var sectionPPIs = index == 0 ? ppis : []
+            var sectionPPIs = index == 0 ? ppis : ReceivePPIs()
             if coalesced {
-                sectionPPIs.insert(ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: index == 0,
-                                                              last: index == used - 1), at: 0)
+                sectionPPIs = sectionPPIs.with(packetID: nextCoalescedID, first: index == 0, last: index == used - 1)
             }
             let (header, length) = RNDISEncode.packetHeader(dataLength: chunk.count, ppis: sectionPPIs,
                                                               dataStart: Self.directHeaderRoom + (index == 0 ? 0 : reservation.headerGap))
@@ -162,34 +161,32 @@ extension NetworkAdapterProtocol {
     /// headers, each later one gets a copy in its gap, all rewritten for their piece and written
     /// with the RNDIS header in front of them (all built in one array). No payload moves.
     private mutating func split(_ frame: DirectFrame, _ segment: CoalescibleSegment, sections used: Int,
-                                ppis: [(type: UInt32, value: UInt32)], buffer: ReceiveBuffer) -> PlacedFrames {
+                                ppis: ReceivePPIs, buffer: ReceiveBuffer) -> PlacedFrames {
         let reservation = frame.reservation, headerLength = segment.headerLength
         let slot = Self.directHeaderRoom + headerLength
         var headers = [UInt8](zeros: used * slot)
-        var lengths: [Int] = []
-        lengths.reserveCapacity(used)
-        var piecePPIs = [ReceiveOffload.packetIDPPI(id: 0, first: true, last: true)] + ppis
+        var regions: [Delivery.Region] = []
+        regions.reserveCapacity(used)
         var payloadOffset = 0
         for index in 0..<used {
             let chunk = reservation.chunk(index, of: frame.length)
             let payloadLength = index == 0 ? chunk.count - headerLength : chunk.count
-            piecePPIs[0] = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
-            nextCoalescedID &+= 1
             let base = index * slot
-            lengths.append(RNDISEncode.storePacketHeader(in: &headers, at: base, dataLength: headerLength + payloadLength,
-                                                         ppis: piecePPIs, dataStart: Self.directHeaderRoom))
+            let length = RNDISEncode.storePacketHeader(in: &headers, at: base, dataLength: headerLength + payloadLength,
+                                                       ppis: ppis.with(packetID: nextCoalescedID, first: true, last: true),
+                                                       dataStart: Self.directHeaderRoom)
+            nextCoalescedID &+= 1
             headers.replaceSubrange(base + Self.directHeaderRoom..<base + slot, with: frame.bytes[..<headerLength])
             segment.rewriteForPiece(&headers, at: base + Self.directHeaderRoom, index: index, payloadOffset: payloadOffset,
                                     payloadLength: payloadLength, last: index == used - 1)
             payloadOffset += payloadLength
+            // The header slice is taken after `headers` is complete (below): a slice alive while
+            // it is still written would make it copy. Its length goes in now.
+            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: reservation.sections[index]),
+                                           header: [], payload: [], length: length, fillsPadding: false))
         }
-        // Sliced only now: a slice alive while `headers` is still written would make it copy.
-        var regions: [Delivery.Region] = []
-        regions.reserveCapacity(used)
-        for (index, section) in reservation.sections.prefix(used).enumerated() {
-            regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: section),
-                                           header: headers[index * slot..<(index + 1) * slot],
-                                           payload: [], length: lengths[index], fillsPadding: false))
+        for index in regions.indices {
+            regions[index].header = headers[index * slot..<(index + 1) * slot]
         }
         return PlacedFrames(regions: regions, patches: [], sectionsUsed: [used])
     }

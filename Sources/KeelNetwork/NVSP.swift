@@ -1,4 +1,5 @@
 import KeelSystem
+import KeelVMBus
 
 /// NVSP message types (the first u32 of every NVSP message) that this host handles or sends.
 public enum NVSPMessageType {
@@ -55,8 +56,22 @@ enum NVSPMessage {
     /// A 40-byte NVSP message: the u32 fields in order, zero-padded.
     static func encode(_ fields: [UInt32]) -> [UInt8] {
         var bytes = [UInt8](zeros: size)
-        for (index, field) in fields.prefix(size / 4).enumerated() { bytes.storeLE32(field, at: 4 * index) }
+        store(fields, in: &bytes, at: 0)
         return bytes
+    }
+
+    /// Writes `fields` as a message at `start` of zeroed bytes being built.
+    static func store(_ fields: [UInt32], in bytes: inout [UInt8], at start: Int) {
+        for (index, field) in fields.prefix(size / 4).enumerated() { bytes.storeLE32(field, at: start + 4 * index) }
+    }
+
+    /// A completion packet whose NVSP message is `type` and `status` (the rest zero), built
+    /// without intermediate arrays: every guest send gets one.
+    static func completion(transactionID: UInt64, type: UInt32, status: UInt32) -> VMBusPacket {
+        VMBusPacket(type: .completion, transactionID: transactionID, headerLength: 0, payloadLength: size) { bytes, start in
+            bytes.storeLE32(type, at: start)
+            bytes.storeLE32(status, at: start + 4)
+        }
     }
 
     /// Minimum payload length (type included) of each guest→host request this host parses.

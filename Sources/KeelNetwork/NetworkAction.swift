@@ -58,7 +58,7 @@ public struct Delivery: Sendable, Equatable {
     /// written (`fillsPadding` false): only its header is written.
     public struct Region: Sendable, Equatable {
         public let offset: Int
-        let header: ArraySlice<UInt8>
+        var header: ArraySlice<UInt8>
         let payload: ArraySlice<UInt8>
         /// The whole message, padding included (what the transfer-page range says).
         public let length: Int
@@ -84,6 +84,16 @@ public struct Delivery: Sendable, Equatable {
     public func guestWrites() -> [GuestWrite] {
         var writes: [GuestWrite] = []
         writes.reserveCapacity(regions.count + extraWrites.count)
+        _ = forEachWrite { address, bytes in
+            writes.append(GuestWrite(address: address, bytes: bytes))
+            return true
+        }
+        return writes
+    }
+
+    /// Hands `write` the pieces `guestWrites()` lists, in order, without building the list;
+    /// stops at the first piece it refuses (returns false) and then returns false.
+    public func forEachWrite(_ write: (_ address: UInt64, _ bytes: ArraySlice<UInt8>) -> Bool) -> Bool {
         var segments: [GuestSegment] = []
         for region in regions {
             let padding = region.fillsPadding ? max(0, region.length - region.header.count - region.payload.count) : 0
@@ -102,15 +112,17 @@ public struct Delivery: Sendable, Equatable {
                         continue
                     }
                     let take = min(remaining, current.count)
-                    writes.append(GuestWrite(address: address, bytes: current.prefix(take)))
+                    guard write(address, current.prefix(take)) else { return false }
                     current = current.dropFirst(take)
                     address += UInt64(take)
                     remaining -= take
                 }
             }
         }
-        writes += extraWrites
-        return writes
+        for extra in extraWrites {
+            guard write(extra.address, extra.bytes) else { return false }
+        }
+        return true
     }
 }
 

@@ -36,18 +36,23 @@ extension NetworkAdapterProtocol {
         var consumed = 0
         let room = min(Self.maxRangesPerPacket, freeDataSections)
         for frame in frames {
-            guard let pieces = receiveMessages(for: frame, sectionSize: sectionSize) else {
+            let before = messages.count
+            guard appendReceiveMessages(for: frame, sectionSize: sectionSize, to: &messages) else {
                 consumed += 1
                 continue
             }
+            let pieces = messages.count - before
             // A chain longer than the buffer could ever hold for data would wait forever: drop it.
-            guard pieces.count <= min(Self.maxRangesPerPacket, receiveBuffer?.dataCapacity ?? 0) else {
+            guard pieces <= min(Self.maxRangesPerPacket, receiveBuffer?.dataCapacity ?? 0) else {
+                messages.removeLast(pieces)
                 consumed += 1
                 continue
             }
-            guard messages.count + pieces.count <= room else { break }
+            guard messages.count <= room else {
+                messages.removeLast(pieces)
+                break
+            }
             consumed += 1
-            messages += pieces
         }
         guard !messages.isEmpty else { return (nil, consumed) }
         return (makeDelivery(messages, channelType: 0, control: false), consumed)
@@ -78,12 +83,15 @@ extension NetworkAdapterProtocol {
         guard frame.count >= 14, length >= 14, length <= limit else { return false }
         let filter = packetFilter
         if filter & NDISPacketFilter.promiscuous != 0 { return true }
-        let destination = frame[0..<6]
-        if destination.allSatisfy({ $0 == 0xFF }) { return filter & NDISPacketFilter.broadcast != 0 }
-        if destination[0] & 1 != 0 {
+        // The destination MAC as two loads (this runs for every frame).
+        let (low, high) = (frame.littleEndian(UInt32.self, at: 0), frame.littleEndian(UInt16.self, at: 4))
+        if low == .max, high == .max { return filter & NDISPacketFilter.broadcast != 0 }
+        if low & 1 != 0 {
             return filter & (NDISPacketFilter.multicast | NDISPacketFilter.allMulticast) != 0
         }
-        return filter & NDISPacketFilter.directed != 0 && destination.elementsEqual(configuration.macAddress)
+        let mac = configuration.macAddress
+        return filter & NDISPacketFilter.directed != 0 && mac.count == 6
+            && low == mac.littleEndian(UInt32.self, at: 0) && high == mac.littleEndian(UInt16.self, at: 4)
     }
 
     /// Queues an RNDIS control message (response or indication) and delivers what fits.
@@ -135,18 +143,19 @@ extension NetworkAdapterProtocol {
     func transferPages(transactionID: UInt64, regions: [Delivery.Region], channelType: UInt32,
                        extraWrites: [GuestWrite] = []) -> Delivery? {
         guard let buffer = receiveBuffer else { return nil }
-        var header = LEWriter(capacity: 8 + 8 * regions.count)
-        header.u16(buffer.id)
-        header.u8(0)
-        header.u8(0)
-        header.u32(UInt32(regions.count))
-        for region in regions {
-            header.u32(UInt32(region.length))
-            header.u32(UInt32(region.offset))
-        }
-        let payload = NVSPMessage.encode([NVSPMessageType.sendRNDISPacket, channelType, NVSPMessage.noSection, 0])
+        // Header: xfer_pageset_id, sender owns, reserved, range count, then {length, offset} per range.
         let packet = VMBusPacket(type: .dataUsingTransferPages, flags: 1, transactionID: transactionID,
-                                 header: header.bytes, payload: payload)
+                                 headerLength: 8 + 8 * regions.count, payloadLength: NVSPMessage.size) { bytes, dataOffset in
+            var at = VMBusPacket.descriptorSize
+            bytes.storeLittleEndian(buffer.id, at: at)
+            bytes.storeLE32(UInt32(regions.count), at: at + 4)
+            for region in regions {
+                at += 8
+                bytes.storeLE32(UInt32(region.length), at: at)
+                bytes.storeLE32(UInt32(region.offset), at: at + 4)
+            }
+            NVSPMessage.store([NVSPMessageType.sendRNDISPacket, channelType, NVSPMessage.noSection], in: &bytes, at: dataOffset)
+        }
         return Delivery(transactionID: transactionID, regions: regions, packet: packet, pages: buffer.pages,
                         extraWrites: extraWrites)
     }

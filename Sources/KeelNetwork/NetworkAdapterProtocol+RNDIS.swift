@@ -80,8 +80,9 @@ extension NetworkAdapterProtocol {
     }
 
     private func transferCompletion(_ transfer: RNDISTransfer, status: UInt32) -> VMBusPacket? {
-        completion(transactionID: transfer.transactionID, requested: transfer.completionRequested,
-                   [NVSPMessageType.sendRNDISPacketComplete, status])
+        guard transfer.completionRequested else { return nil }
+        return NVSPMessage.completion(transactionID: transfer.transactionID, type: NVSPMessageType.sendRNDISPacketComplete,
+                                      status: status)
     }
 
     private enum ControlOutcome {

@@ -187,7 +187,8 @@ public struct NetworkAdapterProtocol: Sendable {
     /// The completion packet for a request, if the guest asked for one.
     func completion(transactionID: UInt64, requested: Bool, _ fields: [UInt32]) -> VMBusPacket? {
         guard requested else { return nil }
-        return VMBusPacket(type: .completion, transactionID: transactionID, payload: NVSPMessage.encode(fields))
+        return VMBusPacket(type: .completion, transactionID: transactionID, headerLength: 0,
+                           payloadLength: NVSPMessage.size) { bytes, start in NVSPMessage.store(fields, in: &bytes, at: start) }
     }
 
     func complete(_ packet: VMBusPacket, _ fields: [UInt32]) -> [NetworkAction] {

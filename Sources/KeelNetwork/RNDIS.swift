@@ -105,7 +105,7 @@ enum RNDISEncode {
     /// A PACKET message header: 8-byte RNDIS header, 36-byte body, then 16-byte PPIs (type, value);
     /// the data follows them, or starts at message offset `dataStart` when given (a gap between).
     /// `leadingData`, if any, is the data's first bytes: the header returned then runs through them.
-    static func packetHeader(dataLength: Int, ppis: [(type: UInt32, value: UInt32)],
+    static func packetHeader(dataLength: Int, ppis: ReceivePPIs,
                              dataStart: Int? = nil, leadingData: ArraySlice<UInt8> = []) -> (header: [UInt8], length: Int) {
         let headerLength = dataStart ?? 44 + 16 * ppis.count
         var bytes = [UInt8](zeros: leadingData.isEmpty ? 44 + 16 * ppis.count : headerLength + leadingData.count)
@@ -117,22 +117,26 @@ enum RNDISEncode {
     /// Stores a PACKET message header (as `packetHeader`) at `base` in `bytes`, which must be zero
     /// there and hold it; returns the message's length.
     static func storePacketHeader(in bytes: inout [UInt8], at base: Int, dataLength: Int,
-                                  ppis: [(type: UInt32, value: UInt32)], dataStart: Int) -> Int {
+                                  ppis: ReceivePPIs, dataStart: Int) -> Int {
         // Built in place (one per received packet): no OOB data, vc handle and reserved zero.
         let length = (dataStart + dataLength + 7) / 8 * 8
         bytes.storeLE32(RNDISMessageType.packet, at: base)
         bytes.storeLE32(UInt32(truncatingIfNeeded: length), at: base + 4)
         bytes.storeLE32(UInt32(dataStart - 8), at: base + 8)          // data offset (from the body)
         bytes.storeLE32(UInt32(truncatingIfNeeded: dataLength), at: base + 12)
-        bytes.storeLE32(ppis.isEmpty ? 0 : 36, at: base + 28)          // PPI offset
+        bytes.storeLE32(ppis.count == 0 ? 0 : 36, at: base + 28)          // PPI offset
         bytes.storeLE32(UInt32(16 * ppis.count), at: base + 32)
-        for (index, ppi) in ppis.enumerated() {
-            let at = base + 44 + 16 * index
+        var at = base + 44
+        func store(_ type: UInt32, _ value: UInt32?) {
+            guard let value else { return }
             bytes.storeLE32(16, at: at)
-            bytes.storeLE32(ppi.type, at: at + 4)
+            bytes.storeLE32(type, at: at + 4)
             bytes.storeLE32(12, at: at + 8)
-            bytes.storeLE32(ppi.value, at: at + 12)
+            bytes.storeLE32(value, at: at + 12)
+            at += 16
         }
+        store(ReceiveOffload.packetIDType, ppis.packetID)
+        store(RNDISPacketDecoder.checksumPPIType, ppis.checksum)
         return length
     }
 

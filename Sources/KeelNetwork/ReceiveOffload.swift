@@ -60,80 +60,103 @@ enum ReceiveOffload {
         return (field, value)
     }
 
-    /// Fills in that checksum in place; false if the offsets do not fit the frame.
-    static func completeChecksum(_ frame: inout [UInt8], header: VirtioNetHeader) -> Bool {
-        guard let (field, value) = checksum(frame, header: header) else { return false }
-        InternetChecksum.store(value, in: &frame, at: field)
-        return true
-    }
-
-    /// The packet-id PPI of one fragment of a coalesced chain.
-    static func packetIDPPI(id: UInt16, first: Bool, last: Bool) -> (type: UInt32, value: UInt32) {
+    /// The packet-id PPI's value for one fragment of a coalesced chain.
+    static func packetID(_ id: UInt16, first: Bool, last: Bool) -> UInt32 {
         var flags = subAllocated
         if first { flags |= firstFragment }
         if last { flags |= lastFragment }
-        return (packetIDType, UInt32(1) | UInt32(flags) << 8 | UInt32(id) << 16)
+        return UInt32(1) | UInt32(flags) << 8 | UInt32(id) << 16
     }
 }
 
+/// The per-packet information on one received packet. Keel attaches at most two: the packet-id
+/// PPI of receive coalescing, then the checksum PPI. Kept inline, so building a packet's header
+/// allocates no list for them.
+struct ReceivePPIs: Equatable {
+    /// The packet-id PPI's value (`ReceiveOffload.packetID`), if any.
+    var packetID: UInt32?
+    /// The checksum PPI's value (NDIS_TCP_IP_CHECKSUM_PACKET_INFO), if any.
+    var checksum: UInt32?
+
+    var count: Int { (packetID == nil ? 0 : 1) + (checksum == nil ? 0 : 1) }
+
+    /// These with the packet-id PPI of fragment `first`/`last` of coalesced packet `id`.
+    func with(packetID id: UInt16, first: Bool, last: Bool) -> ReceivePPIs {
+        ReceivePPIs(packetID: ReceiveOffload.packetID(id, first: first, last: last), checksum: checksum)
+    }
+
+    /// Only the packet-id PPI (a later fragment of a chain, which carries no checksum PPI).
+    var withoutChecksum: ReceivePPIs { ReceivePPIs(packetID: packetID) }
+}
+
 extension NetworkAdapterProtocol {
-    /// The RNDIS message(s) for one received frame, or nil to drop it: one message normally. A
-    /// frame past the MTU (only a TCP packet with coalescing on for its IP version may be) is
+    /// Appends the RNDIS message(s) for one received frame to `messages`; false to drop it. One
+    /// message normally: the header and the frame in one array, an open checksum completed in it.
+    /// A frame past the MTU (only a TCP packet with coalescing on for its IP version may be) is
     /// split into packets of at most `coalescedPacketLimit` bytes, or, when its headers do not
     /// allow that, sent as a chain of fragments (first/last flags, one section each).
-    mutating func receiveMessages(for received: ReceivedFrame, sectionSize: Int) -> [OutgoingMessage]? {
-        var frame = received.bytes
-        guard let (coalesced, completeChecksum, ppis) = receiveTreatment(frame, length: frame.count, header: received.header),
-              !completeChecksum || ReceiveOffload.completeChecksum(&frame, header: received.header) else { return nil }
+    mutating func appendReceiveMessages(for received: ReceivedFrame, sectionSize: Int,
+                                        to messages: inout [OutgoingMessage]) -> Bool {
+        let frame = received.bytes
+        guard let (coalesced, completeChecksum, ppis) = receiveTreatment(frame, length: frame.count,
+                                                                         header: received.header) else { return false }
         guard coalesced else {
-            let (header, length) = RNDISEncode.packetHeader(dataLength: frame.count, ppis: ppis)
-            return [OutgoingMessage(header: header, payload: frame[...], length: length)]
+            var checksum: (offset: Int, value: UInt16)?
+            if completeChecksum {
+                guard let completed = ReceiveOffload.checksum(frame, header: received.header) else { return false }
+                checksum = completed
+            }
+            var (message, length) = RNDISEncode.packetHeader(dataLength: frame.count, ppis: ppis, leadingData: frame[...])
+            if let (offset, value) = checksum {
+                InternetChecksum.store(value, in: &message, at: message.count - frame.count + offset)
+            }
+            messages.append(OutgoingMessage(header: message, payload: [], length: length))
+            return true
         }
         let room = sectionSize - 44 - 32 - 7
         let packetLimit = min(room, Self.coalescedPacketLimit)
         if frame.count > packetLimit, let segment = CoalescibleSegment(frame, length: frame.count, header: received.header),
            segment.headerLength < packetLimit / 2 {
             predictedHeaderLength = segment.headerLength
-            return splitMessages(frame, segment, packetLimit: packetLimit, ppis: ppis)
+            appendSplitMessages(frame, segment, packetLimit: packetLimit, ppis: ppis, to: &messages)
+            return true
         }
         // Even fragments, each with the packet-id PPI; the checksum PPI rides on the first.
         let pieces = (frame.count + room - 1) / room
         let chunk = (frame.count + pieces - 1) / pieces
         let id = nextCoalescedID
         nextCoalescedID &+= 1
-        var messages: [OutgoingMessage] = []
         var start = 0
         while start < frame.count {
             let end = min(start + chunk, frame.count)
-            let idPPI = ReceiveOffload.packetIDPPI(id: id, first: start == 0, last: end == frame.count)
+            let piecePPIs = ppis.with(packetID: id, first: start == 0, last: end == frame.count)
             let (header, length) = RNDISEncode.packetHeader(dataLength: end - start,
-                                                              ppis: [idPPI] + (start == 0 ? ppis : []))
+                                                              ppis: start == 0 ? piecePPIs : piecePPIs.withoutChecksum)
             messages.append(OutgoingMessage(header: header, payload: frame[start..<end], length: length))
             start = end
         }
-        return messages
+        return true
     }
 
     /// A large TCP packet as packets of at most `packetLimit` bytes, each one message with a
     /// rewritten copy of the headers (see `coalescedPacketLimit`).
-    private mutating func splitMessages(_ frame: [UInt8], _ segment: CoalescibleSegment, packetLimit: Int,
-                                        ppis: [(type: UInt32, value: UInt32)]) -> [OutgoingMessage] {
+    private mutating func appendSplitMessages(_ frame: [UInt8], _ segment: CoalescibleSegment, packetLimit: Int,
+                                              ppis: ReceivePPIs, to messages: inout [OutgoingMessage]) {
         let headerLength = segment.headerLength, piece = packetLimit - headerLength
-        var messages: [OutgoingMessage] = []
-        var piecePPIs = [ReceiveOffload.packetIDPPI(id: 0, first: true, last: true)] + ppis
+        var index = 0
         var start = headerLength
         while start < frame.count {
             let end = min(start + piece, frame.count)
-            piecePPIs[0] = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: true, last: true)
+            let piecePPIs = ppis.with(packetID: nextCoalescedID, first: true, last: true)
             nextCoalescedID &+= 1
             var (header, length) = RNDISEncode.packetHeader(dataLength: headerLength + end - start, ppis: piecePPIs,
                                                               leadingData: frame[..<headerLength])
-            segment.rewriteForPiece(&header, at: header.count - headerLength, index: messages.count,
+            segment.rewriteForPiece(&header, at: header.count - headerLength, index: index,
                                     payloadOffset: start - headerLength, payloadLength: end - start, last: end == frame.count)
             messages.append(OutgoingMessage(header: header, payload: frame[start..<end], length: length))
+            index += 1
             start = end
         }
-        return messages
     }
 
     /// How a received frame of `length` bytes (`bytes` holds at least its headers) goes to the
@@ -141,7 +164,7 @@ extension NetworkAdapterProtocol {
     /// coalescing on for its IP version), whether its open checksum must be completed first
     /// (a chain's never is: the guest does not check it), and its checksum PPIs.
     func receiveTreatment(_ bytes: [UInt8], length: Int, header: VirtioNetHeader)
-        -> (coalesced: Bool, completeChecksum: Bool, ppis: [(type: UInt32, value: UInt32)])? {
+        -> (coalesced: Bool, completeChecksum: Bool, ppis: ReceivePPIs)? {
         let coalesced = length > configuration.maxFrameLength + 4
         guard wants(bytes, length: length, coalesced: coalesced) else { return nil }
         let transport = ReceiveOffload.transport(of: bytes)
@@ -155,15 +178,15 @@ extension NetworkAdapterProtocol {
     }
 
     /// The checksum PPI for a frame known good, when the guest takes it (always for a chain).
-    private func receivePPIs(transport: ReceiveOffload.Transport?, verified: Bool, coalesced: Bool) -> [(type: UInt32, value: UInt32)] {
+    private func receivePPIs(transport: ReceiveOffload.Transport?, verified: Bool, coalesced: Bool) -> ReceivePPIs {
         guard verified, let transport,
               coalesced || (transport.ipv6 ? offloadSettings.receiveChecksumIPv6 : offloadSettings.receiveChecksumIPv4)
-        else { return [] }
+        else { return ReceivePPIs() }
         let ip = transport.ipv6 ? 0 : ReceiveOffload.ipSucceeded
         switch transport.protocolNumber {
-        case 6: return [(RNDISPacketDecoder.checksumPPIType, ReceiveOffload.tcpSucceeded | ip)]
-        case 17: return [(RNDISPacketDecoder.checksumPPIType, ReceiveOffload.udpSucceeded | ip)]
-        default: return []
+        case 6: return ReceivePPIs(checksum: ReceiveOffload.tcpSucceeded | ip)
+        case 17: return ReceivePPIs(checksum: ReceiveOffload.udpSucceeded | ip)
+        default: return ReceivePPIs()
         }
     }
 }

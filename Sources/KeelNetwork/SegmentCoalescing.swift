@@ -194,9 +194,9 @@ extension NetworkAdapterProtocol {
         var regions: [Delivery.Region] = []
         for (index, frame) in run.enumerated() {
             let skipped = index == 0 ? 0 : segment.headerLength
-            let idPPI = ReceiveOffload.packetIDPPI(id: nextCoalescedID, first: index == 0, last: index == run.count - 1)
+            let piecePPIs = ppis.with(packetID: nextCoalescedID, first: index == 0, last: index == run.count - 1)
             let (header, length) = RNDISEncode.packetHeader(dataLength: frame.length - skipped,
-                                                              ppis: [idPPI] + (index == 0 ? ppis : []),
+                                                              ppis: index == 0 ? piecePPIs : piecePPIs.withoutChecksum,
                                                               dataStart: Self.directHeaderRoom + skipped)
             regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: frame.reservation.sections[0]),
                                            header: header[...], payload: [], length: length, fillsPadding: false))

@@ -32,16 +32,27 @@ public struct VMBusPacket: Sendable, Equatable {
 
     /// Builds a packet; `header` goes between descriptor and payload and is padded to 8 bytes.
     public init(type: VMBusPacketType, flags: UInt16 = 0, transactionID: UInt64, header: [UInt8] = [], payload: [UInt8]) {
-        // One allocation: every packet sent (each completion among them) comes through here.
-        let dataOffset = VMBusPacket.descriptorSize + (header.count + 7) / 8 * 8
-        let length = (dataOffset + payload.count + 7) / 8 * 8
+        self.init(type: type, flags: flags, transactionID: transactionID, headerLength: header.count,
+                  payloadLength: payload.count) { bytes, dataOffset in
+            bytes.replaceSubrange(VMBusPacket.descriptorSize..<VMBusPacket.descriptorSize + header.count, with: header)
+            bytes.replaceSubrange(dataOffset..<dataOffset + payload.count, with: payload)
+        }
+    }
+
+    /// Builds a packet in one allocation: `fill` writes the header (from `descriptorSize`) and
+    /// the payload (from the data offset it is given) into the zeroed, correctly sized bytes.
+    /// Every packet the host sends (each completion among them) comes through here.
+    public init(type: VMBusPacketType, flags: UInt16 = 0, transactionID: UInt64, headerLength: Int, payloadLength: Int,
+                fill: (_ bytes: inout [UInt8], _ dataOffset: Int) -> Void) {
+        let dataOffset = VMBusPacket.descriptorSize + (headerLength + 7) / 8 * 8
+        let length = (dataOffset + payloadLength + 7) / 8 * 8
         var bytes = [UInt8](zeros: length)
         let descriptor = UInt64(type.rawValue) | UInt64(UInt16(truncatingIfNeeded: dataOffset / 8)) << 16
             | UInt64(UInt16(truncatingIfNeeded: length / 8)) << 32 | UInt64(flags) << 48
         bytes.storeLittleEndian(descriptor, at: 0)
         bytes.storeLittleEndian(transactionID, at: 8)
-        bytes.replaceSubrange(VMBusPacket.descriptorSize..<VMBusPacket.descriptorSize + header.count, with: header)
-        bytes.replaceSubrange(dataOffset..<dataOffset + payload.count, with: payload)
+        fill(&bytes, dataOffset)
+        precondition(bytes.count == length, "a packet's fill changed its length")
         self.init(rawType: type.rawValue, flags: flags, transactionID: transactionID, dataOffset: dataOffset, bytes: bytes)
     }
 
