@@ -102,27 +102,29 @@ extension NetworkAdapterProtocol {
             (regions, sections, patches) = ([], [], [])
         }
         for run in coalescedRuns(frames) {
-            let placed = run.count == 1 ? place(frames[run.lowerBound]) : placeCoalesced(frames[run])
+            // The regions it may add: one per frame of a coalesced run, one per section a frame fills.
+            let single = frames[run.lowerBound]
+            let adding = run.count == 1 ? single.reservation.sectionsUsed(by: single.length) : run.count
+            if regions.count + adding > Self.maxRangesPerPacket { flush(&self) }
+            let placed = run.count == 1 ? place(single, into: &regions) : placeCoalesced(frames[run], into: &regions)
             guard let placed else {
                 for frame in frames[run] { cancel(frame.reservation) }
                 continue
             }
-            if regions.count + placed.regions.count > Self.maxRangesPerPacket { flush(&self) }
-            regions += placed.regions
             patches += placed.patches
-            for (frame, used) in zip(frames[run], placed.sectionsUsed) {
-                sections += frame.reservation.sections.prefix(used)
-                receiveBuffer?.unreserve(frame.reservation.sections.dropFirst(used))
+            for frame in frames[run] {
+                sections += frame.reservation.sections.prefix(placed.sectionsPerFrame)
+                receiveBuffer?.unreserve(frame.reservation.sections.dropFirst(placed.sectionsPerFrame))
             }
         }
         flush(&self)
         return deliveries.map { .deliver($0) }
     }
 
-    /// The regions (header only, data in place), checksum patch and sections used for one frame;
-    /// nil to drop it. A frame past one section is a TCP packet: split into one packet per
-    /// section when it can be, else chained.
-    private mutating func place(_ frame: DirectFrame) -> PlacedFrames? {
+    /// Appends the regions of one frame (header only, data in place) and returns its checksum
+    /// patch and sections used; nil to drop it (nothing appended). A frame past one section is a
+    /// TCP packet: split into one packet per section when it can be, else chained.
+    private mutating func place(_ frame: DirectFrame, into regions: inout [Delivery.Region]) -> PlacedFrames? {
         guard acceptsFrames, let buffer = receiveBuffer, frame.length <= frame.reservation.capacity,
               let (coalesced, completeChecksum, ppis) = receiveTreatment(frame.bytes, length: frame.length,
                                                                          header: frame.header) else { return nil }
@@ -131,7 +133,8 @@ extension NetworkAdapterProtocol {
         let reservation = frame.reservation
         let used = reservation.sectionsUsed(by: frame.length)
         if used > 1, let segment, segment.headerLength == reservation.headerGap {
-            return split(frame, segment, sections: used, ppis: ppis, buffer: buffer)
+            split(frame, segment, sections: used, ppis: ppis, buffer: buffer, into: &regions)
+            return PlacedFrames(patches: [], sectionsPerFrame: used)
         }
         var patches: [GuestWrite] = []
         if completeChecksum {
@@ -141,7 +144,6 @@ extension NetworkAdapterProtocol {
                                                  in: reservation.dataSegments) else { return nil }
             patches = written
         }
-        var regions: [Delivery.Region] = []
         for (index, section) in reservation.sections.prefix(used).enumerated() {
             let chunk = reservation.chunk(index, of: frame.length)
             var sectionPPIs = index == 0 ? ppis : ReceivePPIs()
@@ -154,19 +156,18 @@ extension NetworkAdapterProtocol {
                                            payload: [], length: length, fillsPadding: false))
         }
         if coalesced { nextCoalescedID &+= 1 }
-        return PlacedFrames(regions: regions, patches: patches, sectionsUsed: [used])
+        return PlacedFrames(patches: patches, sectionsPerFrame: used)
     }
 
     /// One TCP packet per section of a frame read with header gaps: the first keeps the frame's
     /// headers, each later one gets a copy in its gap, all rewritten for their piece and written
     /// with the RNDIS header in front of them (all built in one array). No payload moves.
     private mutating func split(_ frame: DirectFrame, _ segment: CoalescibleSegment, sections used: Int,
-                                ppis: ReceivePPIs, buffer: ReceiveBuffer) -> PlacedFrames {
+                                ppis: ReceivePPIs, buffer: ReceiveBuffer, into regions: inout [Delivery.Region]) {
         let reservation = frame.reservation, headerLength = segment.headerLength
         let slot = Self.directHeaderRoom + headerLength
         var headers = [UInt8](zeros: used * slot)
-        var regions: [Delivery.Region] = []
-        regions.reserveCapacity(used)
+        let first = regions.count
         var payloadOffset = 0
         for index in 0..<used {
             let chunk = reservation.chunk(index, of: frame.length)
@@ -185,10 +186,9 @@ extension NetworkAdapterProtocol {
             regions.append(Delivery.Region(offset: buffer.byteOffset(ofSection: reservation.sections[index]),
                                            header: [], payload: [], length: length, fillsPadding: false))
         }
-        for index in regions.indices {
-            regions[index].header = headers[index * slot..<(index + 1) * slot]
+        for index in 0..<used {
+            regions[first + index].header = headers[index * slot..<(index + 1) * slot]
         }
-        return PlacedFrames(regions: regions, patches: [], sectionsUsed: [used])
     }
 
     /// Writes of `bytes` at `offset` into a frame read into `segments`; nil if they do not fit.
@@ -204,10 +204,10 @@ extension NetworkAdapterProtocol {
     }
 }
 
-/// Where one or more frames go in the receive buffer: their RNDIS regions, header rewrites and
-/// how many of each frame's reserved sections they fill.
+/// What placing one frame or run decided besides its regions (appended to the caller's list):
+/// header rewrites, and how many of each frame's reserved sections it fills.
 struct PlacedFrames {
-    let regions: [Delivery.Region]
     let patches: [GuestWrite]
-    let sectionsUsed: [Int]
+    /// Sections each frame used (a coalesced run's frames use one each).
+    let sectionsPerFrame: Int
 }

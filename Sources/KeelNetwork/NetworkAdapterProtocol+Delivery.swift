@@ -1,3 +1,4 @@
+import KeelSystem
 import KeelVMBus
 
 extension NetworkAdapterProtocol {
@@ -146,15 +147,19 @@ extension NetworkAdapterProtocol {
         // Header: xfer_pageset_id, sender owns, reserved, range count, then {length, offset} per range.
         let packet = VMBusPacket(type: .dataUsingTransferPages, flags: 1, transactionID: transactionID,
                                  headerLength: 8 + 8 * regions.count, payloadLength: NVSPMessage.size) { bytes, dataOffset in
-            var at = VMBusPacket.descriptorSize
-            bytes.storeLittleEndian(buffer.id, at: at)
-            bytes.storeLE32(UInt32(regions.count), at: at + 4)
-            for region in regions {
-                at += 8
-                bytes.storeLE32(UInt32(region.length), at: at)
-                bytes.storeLE32(UInt32(region.offset), at: at + 4)
+            bytes.withLittleEndianStores { field in
+                var at = VMBusPacket.descriptorSize
+                field.store(buffer.id, at: at)
+                field.store(UInt32(regions.count), at: at + 4)
+                for region in regions {
+                    at += 8
+                    field.store(UInt32(region.length), at: at)
+                    field.store(UInt32(region.offset), at: at + 4)
+                }
+                field.store(NVSPMessageType.sendRNDISPacket, at: dataOffset)
+                field.store(channelType, at: dataOffset + 4)
+                field.store(NVSPMessage.noSection, at: dataOffset + 8)
             }
-            NVSPMessage.store([NVSPMessageType.sendRNDISPacket, channelType, NVSPMessage.noSection], in: &bytes, at: dataOffset)
         }
         return Delivery(transactionID: transactionID, regions: regions, packet: packet, pages: buffer.pages,
                         extraWrites: extraWrites)

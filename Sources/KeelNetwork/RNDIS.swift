@@ -120,23 +120,25 @@ enum RNDISEncode {
                                   ppis: ReceivePPIs, dataStart: Int) -> Int {
         // Built in place (one per received packet): no OOB data, vc handle and reserved zero.
         let length = (dataStart + dataLength + 7) / 8 * 8
-        bytes.storeLE32(RNDISMessageType.packet, at: base)
-        bytes.storeLE32(UInt32(truncatingIfNeeded: length), at: base + 4)
-        bytes.storeLE32(UInt32(dataStart - 8), at: base + 8)          // data offset (from the body)
-        bytes.storeLE32(UInt32(truncatingIfNeeded: dataLength), at: base + 12)
-        bytes.storeLE32(ppis.count == 0 ? 0 : 36, at: base + 28)          // PPI offset
-        bytes.storeLE32(UInt32(16 * ppis.count), at: base + 32)
-        var at = base + 44
-        func store(_ type: UInt32, _ value: UInt32?) {
-            guard let value else { return }
-            bytes.storeLE32(16, at: at)
-            bytes.storeLE32(type, at: at + 4)
-            bytes.storeLE32(12, at: at + 8)
-            bytes.storeLE32(value, at: at + 12)
-            at += 16
+        bytes.withLittleEndianStores { field in
+            field.store(RNDISMessageType.packet, at: base)
+            field.store(UInt32(truncatingIfNeeded: length), at: base + 4)
+            field.store(UInt32(dataStart - 8), at: base + 8)          // data offset (from the body)
+            field.store(UInt32(truncatingIfNeeded: dataLength), at: base + 12)
+            field.store(UInt32(ppis.count == 0 ? 0 : 36), at: base + 28)     // PPI offset
+            field.store(UInt32(16 * ppis.count), at: base + 32)
+            var at = base + 44
+            func storePPI(_ type: UInt32, _ value: UInt32?) {
+                guard let value else { return }
+                field.store(UInt32(16), at: at)
+                field.store(type, at: at + 4)
+                field.store(UInt32(12), at: at + 8)
+                field.store(value, at: at + 12)
+                at += 16
+            }
+            storePPI(ReceiveOffload.packetIDType, ppis.packetID)
+            storePPI(RNDISPacketDecoder.checksumPPIType, ppis.checksum)
         }
-        store(ReceiveOffload.packetIDType, ppis.packetID)
-        store(RNDISPacketDecoder.checksumPPIType, ppis.checksum)
         return length
     }
 

@@ -177,9 +177,10 @@ extension NetworkAdapterProtocol {
         return runs
     }
 
-    /// Consecutive TCP segments (each in one section) as one coalesced chain: the first frame
-    /// whole with its headers rewritten for the packet, the others' payload only; nil to drop them.
-    mutating func placeCoalesced(_ run: ArraySlice<DirectFrame>) -> PlacedFrames? {
+    /// Consecutive TCP segments (each in one section) as one coalesced chain, their regions
+    /// appended to `regions`: the first frame whole with its headers rewritten for the packet,
+    /// the others' payload only; nil to drop them (nothing appended).
+    mutating func placeCoalesced(_ run: ArraySlice<DirectFrame>, into regions: inout [Delivery.Region]) -> PlacedFrames? {
         guard let first = run.first, let last = run.last, let buffer = receiveBuffer,
               let segment = CoalescibleSegment(first.bytes, length: first.length, header: first.header) else { return nil }
         var push = false
@@ -191,7 +192,6 @@ extension NetworkAdapterProtocol {
         let headers = segment.coalescedHeaders(first.bytes, totalLength: total, lastBytes: last.bytes, push: push)
         guard let (coalesced, _, ppis) = receiveTreatment(headers, length: total, header: first.header), coalesced,
               let patches = Self.guestWrites(headers, at: 0, in: first.reservation.dataSegments) else { return nil }
-        var regions: [Delivery.Region] = []
         for (index, frame) in run.enumerated() {
             let skipped = index == 0 ? 0 : segment.headerLength
             let piecePPIs = ppis.with(packetID: nextCoalescedID, first: index == 0, last: index == run.count - 1)
@@ -202,6 +202,6 @@ extension NetworkAdapterProtocol {
                                            header: header[...], payload: [], length: length, fillsPadding: false))
         }
         nextCoalescedID &+= 1
-        return PlacedFrames(regions: regions, patches: patches, sectionsUsed: Array(repeating: 1, count: run.count))
+        return PlacedFrames(patches: patches, sectionsPerFrame: 1)
     }
 }

@@ -56,6 +56,30 @@ extension Array where Element == UInt8 {
     }
 }
 
+extension Array where Element == UInt8 {
+    /// Runs `body` with stores into this array that check only their bounds: one uniqueness
+    /// check for all of them, where each `storeLittleEndian` makes its own (a message header of a
+    /// dozen fields built per packet paid for a dozen).
+    @inlinable
+    public mutating func withLittleEndianStores<R>(_ body: (LittleEndianStores) -> R) -> R {
+        withUnsafeMutableBytes { body(LittleEndianStores(buffer: $0)) }
+    }
+}
+
+/// Little-endian stores into an array's bytes, valid only inside the
+/// `withLittleEndianStores` call that made it. Each field must lie inside the array.
+public struct LittleEndianStores {
+    @usableFromInline let buffer: UnsafeMutableRawBufferPointer
+
+    @usableFromInline init(buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    @inlinable @inline(__always)
+    public func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        precondition(offset >= 0 && offset <= buffer.count &- MemoryLayout<T>.size, "field outside the message")
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+    }
+}
+
 /// The source of `[UInt8](zeros:)`: one page of zeros, allocated once and never written.
 private let zeroPageSize = 4096
 nonisolated(unsafe) private let zeroPage: UnsafePointer<UInt8> = {

@@ -49,8 +49,10 @@ public struct VMBusPacket: Sendable, Equatable {
         var bytes = [UInt8](zeros: length)
         let descriptor = UInt64(type.rawValue) | UInt64(UInt16(truncatingIfNeeded: dataOffset / 8)) << 16
             | UInt64(UInt16(truncatingIfNeeded: length / 8)) << 32 | UInt64(flags) << 48
-        bytes.storeLittleEndian(descriptor, at: 0)
-        bytes.storeLittleEndian(transactionID, at: 8)
+        bytes.withLittleEndianStores { field in
+            field.store(descriptor, at: 0)
+            field.store(transactionID, at: 8)
+        }
         fill(&bytes, dataOffset)
         precondition(bytes.count == length, "a packet's fill changed its length")
         self.init(rawType: type.rawValue, flags: flags, transactionID: transactionID, dataOffset: dataOffset, bytes: bytes)

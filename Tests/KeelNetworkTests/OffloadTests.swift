@@ -287,11 +287,14 @@ func tcpChecksumResidue(_ frame: [UInt8], ipv6: Bool) -> UInt16 {
         #expect(guest.adapter.deliverFrames([ReceivedFrame(udp)]).delivery == nil)
     }
 
-    @Test func openChecksumIsCompletedAndReported() throws {
+    /// Payload lengths that end the sum on each byte of an eight-byte word, and none.
+    @Test(arguments: [0, 1, 2, 3, 5, 7, 700, 701])
+    func openChecksumIsCompletedAndReported(payload: Int) throws {
         var guest = readyGuest()
-        var frame = tcpFrame(payload: 700)
+        var frame = tcpFrame(payload: payload)
+        let tcpLength = UInt16(20 + payload)
         // The kernel's CHECKSUM_PARTIAL: the pseudo-header sum in the field.
-        let folded = ~referenceChecksum(Array(frame[26..<34]) + [0, 6, 0x02, 0xD0])
+        let folded = ~referenceChecksum(Array(frame[26..<34]) + [0, 6, UInt8(tcpLength >> 8), UInt8(tcpLength & 0xFF)])
         frame[50] = UInt8(folded >> 8)
         frame[51] = UInt8(folded & 0xFF)
         let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 34, checksumOffset: 16)
