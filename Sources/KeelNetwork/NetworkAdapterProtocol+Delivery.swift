@@ -147,7 +147,7 @@ extension NetworkAdapterProtocol {
         // Header: xfer_pageset_id, sender owns, reserved, range count, then {length, offset} per range.
         let packet = VMBusPacket(type: .dataUsingTransferPages, flags: 1, transactionID: transactionID,
                                  headerLength: 8 + 8 * regions.count, payloadLength: NVSPMessage.size) { bytes, dataOffset in
-            bytes.withLittleEndianStores { field in
+            bytes.withFieldStores { field in
                 var at = VMBusPacket.descriptorSize
                 field.store(buffer.id, at: at)
                 field.store(UInt32(regions.count), at: at + 4)

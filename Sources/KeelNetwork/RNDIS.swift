@@ -114,13 +114,24 @@ enum RNDISEncode {
         return (bytes, length)
     }
 
+    /// Stores the fields of a PACKET header at `base` (one `storePacketHeader` wrote) that
+    /// change with its data length, and the value of its first PPI; returns the message length.
+    static func storePacketLength(_ fields: FieldStores, at base: Int, dataLength: Int, dataStart: Int,
+                                  firstPPIValue: UInt32) -> Int {
+        let length = (dataStart + dataLength + 7) / 8 * 8
+        fields.store(UInt32(truncatingIfNeeded: length), at: base + 4)
+        fields.store(UInt32(truncatingIfNeeded: dataLength), at: base + 12)
+        fields.store(firstPPIValue, at: base + 44 + 12)
+        return length
+    }
+
     /// Stores a PACKET message header (as `packetHeader`) at `base` in `bytes`, which must be zero
     /// there and hold it; returns the message's length.
     static func storePacketHeader(in bytes: inout [UInt8], at base: Int, dataLength: Int,
                                   ppis: ReceivePPIs, dataStart: Int) -> Int {
         // Built in place (one per received packet): no OOB data, vc handle and reserved zero.
         let length = (dataStart + dataLength + 7) / 8 * 8
-        bytes.withLittleEndianStores { field in
+        bytes.withFieldStores { field in
             field.store(RNDISMessageType.packet, at: base)
             field.store(UInt32(truncatingIfNeeded: length), at: base + 4)
             field.store(UInt32(dataStart - 8), at: base + 8)          // data offset (from the body)

@@ -118,6 +118,35 @@ struct CoalescibleSegment {
         if !last { bytes[t + 13] &= ~Self.flagPSH }
     }
 
+    /// The part of an IPv4 header checksum that every piece of this segment shares: the
+    /// one's-complement sum of the header at `base` of `bytes` without its length,
+    /// identification and checksum fields (0 for IPv6, which has no header checksum).
+    func sharedHeaderSum(_ bytes: [UInt8], at base: Int) -> UInt64 {
+        guard !ipv6 else { return 0 }
+        let e = base + Self.ethernetHeaderLength
+        return InternetChecksum.add(bytes, e..<e + 2) &+ InternetChecksum.add(bytes, e + 6..<e + 10)
+            &+ InternetChecksum.add(bytes, e + 12..<e + 20)
+    }
+
+    /// Stores what differs per piece into a copy of these headers at `base` whose other fields
+    /// are already right (`rewriteForPiece` without the rest): IP length, IPv4 identification
+    /// (`identification` advanced by `index`) and header checksum (from `sharedSum`), and the
+    /// sequence number of the piece's first payload byte.
+    func storePieceFields(_ fields: FieldStores, at base: Int, index: Int, payloadOffset: Int, payloadLength: Int,
+                          identification: UInt16, sharedSum: UInt64) {
+        let e = base + Self.ethernetHeaderLength
+        let ipLength = headerLength - Self.ethernetHeaderLength + payloadLength
+        if ipv6 {
+            fields.storeBigEndian(UInt16(clamping: ipLength - 40), at: e + 4)
+        } else {
+            let length = UInt16(clamping: ipLength), id = identification &+ UInt16(truncatingIfNeeded: index)
+            fields.storeBigEndian(length, at: e + 2)
+            fields.storeBigEndian(id, at: e + 4)
+            fields.storeBigEndian(~InternetChecksum.fold(sharedSum &+ UInt64(length) &+ UInt64(id)), at: e + 10)
+        }
+        fields.storeBigEndian(sequence &+ UInt32(truncatingIfNeeded: payloadOffset), at: base + tcpStart + 4)
+    }
+
     /// Stores, in the headers at `base` of `bytes`, the IP length for a frame of `frameLength`
     /// bytes (Ethernet header included); for IPv4 also advances the identification by
     /// `identificationAdvance` and recomputes the header checksum.

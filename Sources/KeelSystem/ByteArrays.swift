@@ -61,22 +61,30 @@ extension Array where Element == UInt8 {
     /// check for all of them, where each `storeLittleEndian` makes its own (a message header of a
     /// dozen fields built per packet paid for a dozen).
     @inlinable
-    public mutating func withLittleEndianStores<R>(_ body: (LittleEndianStores) -> R) -> R {
-        withUnsafeMutableBytes { body(LittleEndianStores(buffer: $0)) }
+    public mutating func withFieldStores<R>(_ body: (FieldStores) -> R) -> R {
+        withUnsafeMutableBytes { body(FieldStores(buffer: $0)) }
     }
 }
 
-/// Little-endian stores into an array's bytes, valid only inside the
-/// `withLittleEndianStores` call that made it. Each field must lie inside the array.
-public struct LittleEndianStores {
+/// Stores of integer fields into an array's bytes, valid only inside the `withFieldStores`
+/// call that made it. Each field must lie inside the array.
+public struct FieldStores {
     @usableFromInline let buffer: UnsafeMutableRawBufferPointer
 
     @usableFromInline init(buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
 
+    /// Stores `value` little-endian (VMBus, NVSP and RNDIS fields).
     @inlinable @inline(__always)
     public func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         precondition(offset >= 0 && offset <= buffer.count &- MemoryLayout<T>.size, "field outside the message")
         buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+    }
+
+    /// Stores `value` big-endian (IP and TCP header fields).
+    @inlinable @inline(__always)
+    public func storeBigEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        precondition(offset >= 0 && offset <= buffer.count &- MemoryLayout<T>.size, "field outside the message")
+        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
     }
 }
 

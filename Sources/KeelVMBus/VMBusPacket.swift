@@ -49,7 +49,7 @@ public struct VMBusPacket: Sendable, Equatable {
         var bytes = [UInt8](zeros: length)
         let descriptor = UInt64(type.rawValue) | UInt64(UInt16(truncatingIfNeeded: dataOffset / 8)) << 16
             | UInt64(UInt16(truncatingIfNeeded: length / 8)) << 32 | UInt64(flags) << 48
-        bytes.withLittleEndianStores { field in
+        bytes.withFieldStores { field in
             field.store(descriptor, at: 0)
             field.store(transactionID, at: 8)
         }
