@@ -95,32 +95,46 @@ public struct Delivery: Sendable, Equatable {
     /// stops at the first piece it refuses (returns false) and then returns false.
     public func forEachWrite(_ write: (_ address: UInt64, _ bytes: ArraySlice<UInt8>) -> Bool) -> Bool {
         var segments: [GuestSegment] = []
-        for region in regions {
-            let padding = region.fillsPadding ? max(0, region.length - region.header.count - region.payload.count) : 0
-            // The parts in order (header, payload, padding), taken from the front as they are written.
-            var part = 0
-            var current = region.header
-            let written = region.header.count + region.payload.count + padding
-            segments.removeAll(keepingCapacity: true)
-            guard pages.appendSegments(offset: region.offset, length: written, to: &segments) else { continue }
-            for segment in segments {
-                var address = segment.address, remaining = segment.length
-                while remaining > 0, part < 3 {
-                    guard !current.isEmpty else {
-                        part += 1
-                        current = part == 1 ? region.payload : Self.padding.prefix(part == 2 ? padding : 0)
-                        continue
-                    }
-                    let take = min(remaining, current.count)
-                    guard write(address, current.prefix(take)) else { return false }
-                    current = current.dropFirst(take)
-                    address += UInt64(take)
-                    remaining -= take
-                }
+        for index in regions.indices {
+            // A header in one page with its frame already in place (a direct receive): one write.
+            // Its fields are read in place: copying the region would retain both of its slices.
+            if !regions[index].fillsPadding, regions[index].payload.isEmpty,
+               let address = pages.address(ofOffset: regions[index].offset, length: regions[index].header.count) {
+                guard write(address, regions[index].header) else { return false }
+                continue
             }
+            guard writeRegion(regions[index], segments: &segments, write) else { return false }
         }
         for extra in extraWrites {
             guard write(extra.address, extra.bytes) else { return false }
+        }
+        return true
+    }
+
+    /// One region's pieces (see `forEachWrite`); a region outside the buffer writes nothing.
+    private func writeRegion(_ region: Region, segments: inout [GuestSegment],
+                             _ write: (_ address: UInt64, _ bytes: ArraySlice<UInt8>) -> Bool) -> Bool {
+        let padding = region.fillsPadding ? max(0, region.length - region.header.count - region.payload.count) : 0
+        // The parts in order (header, payload, padding), taken from the front as they are written.
+        var part = 0
+        var current = region.header
+        let written = region.header.count + region.payload.count + padding
+        segments.removeAll(keepingCapacity: true)
+        guard pages.appendSegments(offset: region.offset, length: written, to: &segments) else { return true }
+        for segment in segments {
+            var address = segment.address, remaining = segment.length
+            while remaining > 0, part < 3 {
+                guard !current.isEmpty else {
+                    part += 1
+                    current = part == 1 ? region.payload : Self.padding.prefix(part == 2 ? padding : 0)
+                    continue
+                }
+                let take = min(remaining, current.count)
+                guard write(address, current.prefix(take)) else { return false }
+                current = current.dropFirst(take)
+                address += UInt64(take)
+                remaining -= take
+            }
         }
         return true
     }

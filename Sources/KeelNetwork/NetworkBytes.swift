@@ -72,6 +72,15 @@ struct PageList: Sendable, Equatable {
 
     var byteCount: Int { pages.count * PageList.pageSize }
 
+    /// The guest-physical address of bytes `offset ..< offset + length` when they lie in one
+    /// page of the buffer; nil otherwise (then use `appendSegments`).
+    func address(ofOffset offset: Int, length: Int) -> UInt64? {
+        guard offset >= 0, length >= 0, offset < byteCount else { return nil }
+        let inPage = offset % PageList.pageSize
+        guard length <= PageList.pageSize - inPage else { return nil }
+        return pages[offset / PageList.pageSize] + UInt64(inPage)
+    }
+
     /// Guest-physical runs holding bytes `offset ..< offset + length`, adjacent pages merged;
     /// nil if that is not inside the buffer.
     func segments(offset: Int, length: Int) -> [GuestSegment]? {
