@@ -53,14 +53,8 @@ enum NVSPMessage {
     static let noSection: UInt32 = 0xFFFF_FFFF
     static let maxMDLChainLength: UInt32 = 34
 
-    /// A 40-byte NVSP message: the u32 fields in order, zero-padded.
-    static func encode(_ fields: [UInt32]) -> [UInt8] {
-        var bytes = [UInt8](zeros: size)
-        store(fields, in: &bytes, at: 0)
-        return bytes
-    }
-
-    /// Writes `fields` as a message at `start` of zeroed bytes being built.
+    /// Writes `fields` as a 40-byte message (in order, the rest zero) at `start` of zeroed bytes
+    /// being built.
     static func store(_ fields: [UInt32], in bytes: inout [UInt8], at start: Int) {
         for (index, field) in fields.prefix(size / 4).enumerated() { bytes.storeLE32(field, at: start + 4 * index) }
     }
