@@ -163,7 +163,7 @@ extension NetworkAdapterProtocol {
     /// headers, each later one gets a copy in its gap, all rewritten for their piece and written
     /// with the RNDIS header in front of them. No payload moves. Every piece's header starts as a
     /// copy of one template (RNDIS header and PPIs, then the frame's headers with PSH cleared), so
-    /// per piece only the fields that differ are stored (there are about 18 pieces per 64 KB).
+    /// per piece only the fields that differ are stored.
     private mutating func split(_ frame: DirectFrame, _ segment: CoalescibleSegment, sections used: Int,
                                 ppis: ReceivePPIs, buffer: ReceiveBuffer, into regions: inout [Delivery.Region]) {
         let reservation = frame.reservation, headerLength = segment.headerLength
@@ -175,9 +175,7 @@ extension NetworkAdapterProtocol {
         template.replaceSubrange(room..<slot, with: frame.bytes[..<headerLength])
         let flags = template[flagsOffset]
         template[flagsOffset] = flags & ~CoalescibleSegment.flagPSH
-        let sharedSum = segment.sharedHeaderSum(template, at: room)
-        let e = room + CoalescibleSegment.ethernetHeaderLength
-        let identification = UInt16(template[e + 4]) << 8 | UInt16(template[e + 5])
+        let sharedSum = segment.sharedHeaderSum(template, at: room), identification = segment.identification(template, at: room)
         var headers: [UInt8] = []
         headers.reserveCapacity(used * slot)
         for _ in 0..<used { headers.append(contentsOf: template) }

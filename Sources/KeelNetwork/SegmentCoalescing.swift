@@ -110,12 +110,19 @@ struct CoalescibleSegment {
     /// IP length (and IPv4 identification and checksum) follow the piece; PSH stays only on the
     /// last piece. The TCP checksum is left alone, as for a coalesced packet.
     func rewriteForPiece(_ bytes: inout [UInt8], at base: Int, index: Int, payloadOffset: Int, payloadLength: Int, last: Bool) {
-        let t = base + tcpStart
-        storeIPLength(&bytes, at: base, frameLength: headerLength + payloadLength,
-                      identificationAdvance: UInt16(truncatingIfNeeded: index))
-        let pieceSequence = sequence &+ UInt32(truncatingIfNeeded: payloadOffset)
-        for i in 0..<4 { bytes[t + 4 + i] = UInt8(truncatingIfNeeded: pieceSequence >> (24 - 8 * i)) }
-        if !last { bytes[t + 13] &= ~Self.flagPSH }
+        let sharedSum = sharedHeaderSum(bytes, at: base), identification = self.identification(bytes, at: base)
+        bytes.withFieldStores { fields in
+            storePieceFields(fields, at: base, index: index, payloadOffset: payloadOffset, payloadLength: payloadLength,
+                             identification: identification, sharedSum: sharedSum)
+        }
+        if !last { bytes[base + tcpStart + 13] &= ~Self.flagPSH }
+    }
+
+    /// The IPv4 identification of the headers at `base` of `bytes` (0 for IPv6, which has none).
+    func identification(_ bytes: [UInt8], at base: Int) -> UInt16 {
+        guard !ipv6 else { return 0 }
+        let e = base + Self.ethernetHeaderLength
+        return UInt16(bytes[e + 4]) << 8 | UInt16(bytes[e + 5])
     }
 
     /// The part of an IPv4 header checksum that every piece of this segment shares: the
@@ -129,7 +136,7 @@ struct CoalescibleSegment {
     }
 
     /// Stores what differs per piece into a copy of these headers at `base` whose other fields
-    /// are already right (`rewriteForPiece` without the rest): IP length, IPv4 identification
+    /// are already right: IP length, IPv4 identification
     /// (`identification` advanced by `index`) and header checksum (from `sharedSum`), and the
     /// sequence number of the piece's first payload byte.
     func storePieceFields(_ fields: FieldStores, at base: Int, index: Int, payloadOffset: Int, payloadLength: Int,
@@ -148,16 +155,13 @@ struct CoalescibleSegment {
     }
 
     /// Stores, in the headers at `base` of `bytes`, the IP length for a frame of `frameLength`
-    /// bytes (Ethernet header included); for IPv4 also advances the identification by
-    /// `identificationAdvance` and recomputes the header checksum.
-    private func storeIPLength(_ bytes: inout [UInt8], at base: Int, frameLength: Int, identificationAdvance: UInt16 = 0) {
+    /// bytes (Ethernet header included); for IPv4 also recomputes the header checksum.
+    private func storeIPLength(_ bytes: inout [UInt8], at base: Int, frameLength: Int) {
         let e = base + Self.ethernetHeaderLength
         if ipv6 {
             InternetChecksum.store(UInt16(clamping: frameLength - Self.ethernetHeaderLength - 40), in: &bytes, at: e + 4)
         } else {
             InternetChecksum.store(UInt16(clamping: frameLength - Self.ethernetHeaderLength), in: &bytes, at: e + 2)
-            let identification = UInt16(bytes[e + 4]) << 8 | UInt16(bytes[e + 5])
-            InternetChecksum.store(identification &+ identificationAdvance, in: &bytes, at: e + 4)
             InternetChecksum.fillIPv4Header(&bytes, ipStart: e, headerLength: 20)
         }
     }
